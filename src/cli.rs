@@ -1,0 +1,339 @@
+//! The command line (operations.md, "Commands"): arguments are parsed here, each command
+//! calls into the library, and `main` turns the outcome into an exit status.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::{self, Config, ConfigError};
+use crate::daemon::{self, DaemonError, Wake};
+use crate::event;
+use crate::intake::{self, Line, Taken};
+use crate::report;
+use crate::store::{self, Rules, Store, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kandy-link",
+    version,
+    about = "Connects a hotel's PMS to Ribbon's Kandy cloud PBX"
+)]
+pub struct Args {
+    /// The configuration file.
+    #[arg(long, global = true, value_name = "FILE", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: take events in from the spool directory.
+    Run,
+    /// Validate the configuration and print the effective settings (secrets masked).
+    CheckConfig,
+    /// Put events (one JSON object, or JSON lines) from FILE or standard input in the queue.
+    Enqueue {
+        /// A file of events, or - for standard input.
+        #[arg(default_value = "-")]
+        file: String,
+    },
+    /// A guest checks in.
+    CheckIn {
+        room: String,
+        #[arg(long)]
+        last: String,
+        #[arg(long)]
+        first: Option<String>,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long = "guest-id")]
+        guest_id: Option<String>,
+        /// A class-of-service code ("0" to "9") or a Kandy call permission name.
+        #[arg(long)]
+        permission: Option<String>,
+    },
+    /// A guest (or, without --guest-id, every guest) checks out.
+    CheckOut {
+        room: String,
+        #[arg(long = "guest-id")]
+        guest_id: Option<String>,
+    },
+    /// The guests of room FROM move to room TO.
+    Move { from: String, to: String },
+    /// Set a room's call permission (a code "0" to "9" or a name).
+    Permission { room: String, level: String },
+    /// Is the daemon running, event counts, rooms needing attention.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each room's guests and wanted state.
+    Rooms {
+        room: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Why a command failed, and so its exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::Usage(_) => 2,
+            CliError::Store(StoreError::Refused { .. })
+            | CliError::Daemon(DaemonError::Store(StoreError::Refused { .. })) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Runs the command line; the exit status is 0 on success, 1 when the command found a
+/// problem, 2 on bad usage or configuration.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("kandy-link: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(args: Args) -> Result<u8, CliError> {
+    let config = Config::load(&args.config)?;
+    init_tracing(&config);
+    match args.command {
+        Command::Run => run_daemon(&config),
+        Command::CheckConfig => {
+            check_secrets(&config)?;
+            print!("{}", config.effective());
+            eprintln!("kandy-link: {} is valid", config.file.display());
+            Ok(0)
+        }
+        Command::Enqueue { file } => {
+            let (bytes, source) = read_input(&file)?;
+            let taken = enqueue(&config, intake::object_or_lines(&bytes), &source)?;
+            Ok(print_taken(&taken))
+        }
+        Command::CheckIn {
+            room,
+            last,
+            first,
+            title,
+            guest_id,
+            permission,
+        } => {
+            let mut guest = json!({ "last": last });
+            for (k, v) in [("first", first), ("title", title), ("id", guest_id)] {
+                if let Some(v) = v {
+                    guest[k] = json!(v);
+                }
+            }
+            let mut e = json!({ "type": "check_in", "room": room, "guest": guest });
+            if let Some(p) = permission {
+                e["call_permission"] = json!(p);
+            }
+            helper(&config, e, "check-in")
+        }
+        Command::CheckOut { room, guest_id } => {
+            let mut e = json!({ "type": "check_out", "room": room });
+            if let Some(g) = guest_id {
+                e["guest_id"] = json!(g);
+            }
+            helper(&config, e, "check-out")
+        }
+        Command::Move { from, to } => helper(
+            &config,
+            json!({ "type": "room_move", "from": from, "room": to }),
+            "move",
+        ),
+        Command::Permission { room, level } => helper(
+            &config,
+            json!({ "type": "call_permission", "room": room, "level": level }),
+            "permission",
+        ),
+        Command::Status { json } => {
+            let status = status(&config)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+            } else {
+                println!("{}", report::one_line(&status));
+            }
+            Ok(if status.state == "ok" { 0 } else { 1 })
+        }
+        Command::Rooms { room, json } => {
+            let store = Store::open(&config.store_path())?;
+            let rows = store.rooms(room.as_deref())?;
+            if let Some(r) = &room
+                && rows.is_empty()
+            {
+                return Err(CliError::Usage(format!("room {r} is not known")));
+            }
+            let views: Vec<report::RoomView> = rows.iter().map(|r| report::room_view(&config, r)).collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&views).unwrap_or_default());
+            } else {
+                print!("{}", report::rooms_table(&views));
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let level = match config.logging.level {
+        config::Level::Error => tracing::Level::ERROR,
+        config::Level::Warn => tracing::Level::WARN,
+        config::Level::Info => tracing::Level::INFO,
+        config::Level::Debug => tracing::Level::DEBUG,
+        config::Level::Trace => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .try_init();
+}
+
+/// Reads each secret that comes from a file, so that a missing credential shows now. A
+/// bare credential name outside systemd (no `$CREDENTIALS_DIRECTORY`) that is not beside
+/// the file either is only noted: the service will find it where systemd puts it.
+fn check_secrets(config: &Config) -> Result<(), CliError> {
+    let k = &config.kandy;
+    let under_systemd = std::env::var_os("CREDENTIALS_DIRECTORY").is_some();
+    for (key, source) in [
+        ("kandy.password_file", &k.password),
+        ("kandy.user_token_file", &k.user_token),
+        ("kandy.hmac_file", &k.hmac),
+    ] {
+        if let config::SecretSource::Credential { name, beside } = source
+            && !under_systemd
+            && !beside.join(name).exists()
+        {
+            eprintln!(
+                "kandy-link: note: `{key}` names the credential `{name}`, looked up in $CREDENTIALS_DIRECTORY (set by systemd's LoadCredential=) or beside the file; neither is here, so it was not checked"
+            );
+            continue;
+        }
+        if let Err(e) = source.resolve() {
+            return Err(config.error(key, e).into());
+        }
+    }
+    Ok(())
+}
+
+fn read_input(file: &str) -> Result<(Vec<u8>, String), CliError> {
+    let mut bytes = Vec::new();
+    if file == "-" {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| CliError::Io(format!("cannot read standard input: {e}")))?;
+        Ok((bytes, "enqueue:-".into()))
+    } else {
+        bytes = std::fs::read(file).map_err(|e| CliError::Io(format!("cannot read {file}: {e}")))?;
+        Ok((bytes, format!("enqueue:{file}")))
+    }
+}
+
+fn enqueue(config: &Config, lines: Vec<Line>, source: &str) -> Result<Taken, CliError> {
+    let mut store = Store::open(&config.store_path())?;
+    let configured: Vec<String> = config.rooms.mailboxes.keys().cloned().collect();
+    let rules = Rules {
+        permissions: &config.call_permissions,
+        configured_rooms: &configured,
+    };
+    Ok(intake::enqueue(&mut store, lines, source, rules)?)
+}
+
+/// Prints the outcome of an enqueue; the exit status is 1 when any event was rejected.
+fn print_taken(taken: &Taken) -> u8 {
+    for (n, o) in &taken.lines {
+        if let store::Outcome::Rejected(r) = o {
+            eprintln!("line {n}: rejected: {r}");
+        }
+    }
+    println!("{}", taken.summary());
+    if taken.rejected() > 0 { 1 } else { 0 }
+}
+
+fn helper(config: &Config, event: serde_json::Value, name: &str) -> Result<u8, CliError> {
+    let raw = event.to_string();
+    let line = Line {
+        number: 1,
+        parsed: event::from_value(&event),
+        raw,
+    };
+    let taken = enqueue(config, vec![line], &format!("cli:{name}"))?;
+    for (_, o) in &taken.lines {
+        if let store::Outcome::Rejected(r) = o {
+            eprintln!("kandy-link: {name} rejected: {r}");
+            return Ok(1);
+        }
+    }
+    println!("{}", taken.summary());
+    Ok(0)
+}
+
+fn status(config: &Config) -> Result<report::Status, CliError> {
+    let store = Store::open(&config.store_path())?;
+    let row = store.daemon()?;
+    let pid = daemon::running(&config.queue.state_dir);
+    let d = report::Daemon {
+        running: pid.is_some(),
+        pid,
+        heartbeat_at: row.map(|r| r.heartbeat_at),
+    };
+    Ok(report::status(
+        config,
+        d,
+        store.counters()?,
+        &store.rooms(None)?,
+        store::now(),
+    ))
+}
+
+fn run_daemon(config: &Config) -> Result<u8, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io(format!("cannot start the runtime: {e}")))?;
+    let (tx, rx) = mpsc::channel();
+    let stop_tx = tx.clone();
+    let cfg = config.clone();
+    let result = runtime.block_on(async move {
+        let mut task = tokio::task::spawn_blocking(move || daemon::run(&cfg, tx, rx));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| CliError::Io(format!("cannot handle SIGTERM: {e}")))?;
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| CliError::Io(format!("cannot handle SIGHUP: {e}")))?;
+        loop {
+            tokio::select! {
+                done = &mut task => return done.map_err(|e| CliError::Io(format!("the daemon task failed: {e}")))?.map_err(CliError::from),
+                _ = term.recv() => { tracing::info!("SIGTERM received; stopping"); let _ = stop_tx.send(Wake::Stop); }
+                _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received; stopping"); let _ = stop_tx.send(Wake::Stop); }
+                _ = hup.recv() => tracing::warn!("SIGHUP received; this version reads its configuration only at start: restart to apply changes"),
+            }
+        }
+    });
+    result.map(|()| 0)
+}

@@ -1,0 +1,3 @@
+//! Everything that speaks to the Kandy portal (kandy-api.md).
+
+pub mod template;

@@ -1,0 +1,26 @@
+//! kandy-link connects a hotel's property management system (PMS) to Ribbon's Kandy cloud
+//! PBX: each room phone's Kandy user shows the guest's name and gets the right call
+//! permission. The specification is in `shared/spec/`.
+//!
+//! Codemap, in the order data flows:
+//! - [`config`]: the TOML file, its defaults and checks; secrets that never print.
+//! - [`event`]: the PMS events and their validation (pure).
+//! - [`room`]: room state and the pure function that applies an event to it.
+//! - [`store`]: the durable SQLite store; the only module that speaks SQL.
+//! - [`intake`]: the ways events come in (spool directory, command line).
+//! - [`names`]: the name a room's Kandy user shows (pure).
+//! - [`report`]: `status` and `rooms` as operations.md shapes them.
+//! - [`daemon`]: `kandy-link run`: one per store, signals, the intake task.
+//! - [`kandy`]: everything that speaks to the portal.
+//! - [`cli`]: the command line; `main` only maps its outcome to an exit status.
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod event;
+pub mod intake;
+pub mod kandy;
+pub mod names;
+pub mod report;
+pub mod room;
+pub mod store;

@@ -1,0 +1,64 @@
+//! The schema and its migrations, numbered by SQLite's `user_version`.
+
+use rusqlite::Connection;
+
+/// Each entry moves the schema from version `index` to `index + 1`. Never edit one that
+/// has shipped: add the next.
+const MIGRATIONS: &[&str] = &[
+    // 1: events, room state, the spool's taken-file records, counters, the daemon row.
+    "CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT UNIQUE,
+        source TEXT NOT NULL,
+        type TEXT NOT NULL,
+        room TEXT,
+        body TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        accepted_at INTEGER NOT NULL
+    );
+    CREATE INDEX events_accepted_at ON events(accepted_at);
+    CREATE TABLE rooms (
+        room TEXT PRIMARY KEY,
+        guests TEXT NOT NULL,
+        permission TEXT,
+        last_seq INTEGER,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE spool_files (
+        name TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        report TEXT
+    );
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE daemon (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        stopped_at INTEGER
+    );",
+];
+
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > VERSION {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "schema version {version} is newer than this kandy-link knows ({VERSION}); run the newer kandy-link"
+            )),
+        ));
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()
+}
