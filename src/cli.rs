@@ -1,7 +1,7 @@
 //! The command line (operations.md, "Commands"): arguments are parsed here, each command
 //! calls into the library, and `main` turns the outcome into an exit status.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -210,6 +210,7 @@ fn init_tracing(config: &Config) {
     };
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_max_level(level)
         .with_target(false)
         .try_init();

@@ -13,11 +13,13 @@
 //! - [`daemon`]: `kandy-link run`: one per store, signals, the intake task.
 //! - [`kandy`]: everything that speaks to the portal.
 //! - [`cli`]: the command line; `main` only maps its outcome to an exit status.
+//! - [`fault`]: named points where the crash tests make the process abort.
 
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod event;
+pub mod fault;
 pub mod intake;
 pub mod kandy;
 pub mod names;

@@ -147,6 +147,7 @@ impl Spool {
             outcomes.push((name, report, accepted));
         }
         tx.commit()?;
+        crate::fault::point("after-spool-commit");
         self.done.clear();
 
         let mut pass = Pass {

@@ -107,7 +107,7 @@ impl<'a> Intake<'a> {
             .map_err(|e| self.err(e))?;
         let seq = self.tx.last_insert_rowid();
         for note in &applied.notes {
-            tracing::warn!(event_seq = seq, event_id = event.id.as_deref().unwrap_or(""), "{note}");
+            tracing::warn!(event_seq = seq, event_id = event.id.as_deref(), "{note}");
         }
         let mut upsert = self
             .tx

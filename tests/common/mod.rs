@@ -1,0 +1,209 @@
+//! What the integration tests share: a hotel site in a temporary folder (config, store,
+//! spool) and the real `kandy-link` binary run against it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kandy-link");
+
+/// The five examples of pms-events.md, as written there.
+pub const EXAMPLES: &str = r#"{"id": "opera-778812", "type": "check_in", "room": "101", "guest": {"id": "778812", "first": "John", "last": "Smith", "title": "Mr"}}
+{"type": "guest_change", "room": "101", "guest": {"id": "778812", "first": "Jon", "last": "Smith"}}
+{"type": "call_permission", "room": "101", "level": "2"}
+{"type": "room_move", "from": "101", "room": "205"}
+{"type": "check_out", "room": "205"}
+"#;
+
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Site {
+    pub fn new() -> Site {
+        Site::with("")
+    }
+
+    /// A site whose config has `extra` appended (whole sections).
+    pub fn with(extra: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("kandy-link.toml");
+        let text = format!(
+            "[kandy]\napi_base_url = \"https://portal.example.net/api/v1\"\nuser_id = \"duvoice\"\ngroup_id = \"hotel-42\"\npassword = \"pw\"\n\n[queue]\nstate_dir = \"state\"\nspool_dir = \"spool\"\n\n[logging]\ndir = \"log\"\n{extra}"
+        );
+        std::fs::write(&config, text).unwrap();
+        Site { dir, config }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn incoming(&self) -> PathBuf {
+        self.path("spool/incoming")
+    }
+
+    pub fn rejected(&self) -> PathBuf {
+        self.path("spool/rejected")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--config").arg(&self.config).args(args);
+        c
+    }
+
+    /// Runs a command with `stdin` as its input.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args, "");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out)))
+    }
+
+    pub fn status(&self) -> Value {
+        self.json(&["status", "--json"])
+    }
+
+    /// Starts `kandy-link run` and waits until its spool folder exists.
+    pub fn daemon(&self) -> Daemon {
+        self.daemon_with(&[])
+    }
+
+    pub fn daemon_with(&self, env: &[(&str, &str)]) -> Daemon {
+        let log = std::fs::File::create(self.path("daemon.stderr")).unwrap();
+        let mut c = self.cmd(&["run"]);
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let child = c.spawn().unwrap();
+        let d = Daemon { child };
+        wait_for(Duration::from_secs(20), || self.incoming().is_dir());
+        d
+    }
+
+    /// Writes `incoming/NAME` the way a producer must: a temporary name, then a rename.
+    pub fn drop_file(&self, name: &str, content: &[u8]) {
+        let tmp = self.incoming().join(format!(".{name}.tmp"));
+        std::fs::create_dir_all(self.incoming()).unwrap();
+        std::fs::write(&tmp, content).unwrap();
+        std::fs::rename(&tmp, self.incoming().join(name)).unwrap();
+    }
+
+    /// Names in `incoming/` that a producer has finished.
+    pub fn waiting(&self) -> Vec<String> {
+        names(&self.incoming())
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    }
+
+    pub fn store(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path("state/kandy-link.db")).unwrap()
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+}
+
+impl Daemon {
+    /// SIGKILL, as a crash or `kill -9` would.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), "TERM");
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(r) => r
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "condition not met within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A small deterministic random source (xorshift), seeded and printed by each test.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn seeded() -> Rng {
+        let seed = std::env::var("KANDY_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("random seed {seed} (set KANDY_TEST_SEED to repeat)");
+        Rng(seed)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
