@@ -322,16 +322,20 @@ fn run_daemon(config: &Config) -> Result<u8, CliError> {
     let stop_tx = tx.clone();
     let cfg = config.clone();
     let result = runtime.block_on(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Handlers first: a signal that arrives once the store is locked is never lost.
+        let handler = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| CliError::Io(format!("cannot handle {name}: {e}")))
+        };
+        let mut term = handler(SignalKind::terminate(), "SIGTERM")?;
+        let mut int = handler(SignalKind::interrupt(), "SIGINT")?;
+        let mut hup = handler(SignalKind::hangup(), "SIGHUP")?;
         let mut task = tokio::task::spawn_blocking(move || daemon::run(&cfg, tx, rx));
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| CliError::Io(format!("cannot handle SIGTERM: {e}")))?;
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(|e| CliError::Io(format!("cannot handle SIGHUP: {e}")))?;
         loop {
             tokio::select! {
                 done = &mut task => return done.map_err(|e| CliError::Io(format!("the daemon task failed: {e}")))?.map_err(CliError::from),
                 _ = term.recv() => { tracing::info!("SIGTERM received; stopping"); let _ = stop_tx.send(Wake::Stop); }
-                _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received; stopping"); let _ = stop_tx.send(Wake::Stop); }
+                _ = int.recv() => { tracing::info!("SIGINT received; stopping"); let _ = stop_tx.send(Wake::Stop); }
                 _ = hup.recv() => tracing::warn!("SIGHUP received; this version reads its configuration only at start: restart to apply changes"),
             }
         }

@@ -80,7 +80,7 @@ impl Site {
         self.json(&["status", "--json"])
     }
 
-    /// Starts `kandy-link run` and waits until its spool folder exists.
+    /// Starts `kandy-link run` and waits until it holds the store (`status` says running).
     pub fn daemon(&self) -> Daemon {
         self.daemon_with(&[])
     }
@@ -93,8 +93,15 @@ impl Site {
             c.env(k, v);
         }
         let child = c.spawn().unwrap();
-        let d = Daemon { child };
-        wait_for(Duration::from_secs(20), || self.incoming().is_dir());
+        let mut d = Daemon { child };
+        wait_for(Duration::from_secs(20), || {
+            assert!(
+                d.child.try_wait().unwrap().is_none(),
+                "the daemon exited at start: {}",
+                self.daemon_log()
+            );
+            self.incoming().is_dir() && self.status()["daemon"]["running"] == true
+        });
         d
     }
 
@@ -112,6 +119,11 @@ impl Site {
             .into_iter()
             .filter(|n| !n.starts_with('.'))
             .collect()
+    }
+
+    /// What the last daemon started here wrote to standard error.
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.path("daemon.stderr")).unwrap_or_default()
     }
 
     pub fn store(&self) -> rusqlite::Connection {

@@ -1,0 +1,210 @@
+//! Crashes while taking events in: every event reported accepted (a spool file gone from
+//! `incoming/`, an `enqueue` that printed its count) is in the store exactly once, and a
+//! file committed but not yet removed when the process died is not taken in again.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::{Rng, Site, text, wait_for};
+
+/// How many times each marker (a guest's last name) is in the store's events.
+fn markers(site: &Site) -> HashMap<String, usize> {
+    let db = site.store();
+    let mut stmt = db.prepare("SELECT raw FROM events").unwrap();
+    let mut out = HashMap::new();
+    for raw in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+        let v: serde_json::Value = serde_json::from_str(&raw.unwrap()).unwrap();
+        *out.entry(v["guest"]["last"].as_str().unwrap().to_string()).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Ten check-ins marked `PREFIX{n}`; every other one has an id.
+fn events(prefix: &str, first: usize) -> (String, Vec<String>) {
+    let mut body = String::new();
+    let mut marks = Vec::new();
+    for n in first..first + 10 {
+        let mark = format!("{prefix}{n}");
+        let id = if n % 2 == 0 {
+            format!("\"id\":\"{mark}\",")
+        } else {
+            String::new()
+        };
+        body.push_str(&format!(
+            "{{{id}\"type\":\"check_in\",\"room\":\"{}\",\"guest\":{{\"id\":\"{n}\",\"last\":\"{mark}\"}}}}\n",
+            n % 40
+        ));
+        marks.push(mark);
+    }
+    (body, marks)
+}
+
+#[test]
+fn a_file_committed_but_not_removed_before_a_crash_is_not_taken_twice() {
+    let site = Site::new();
+    let (good, good_marks) = events("G", 0);
+    let (mixed, mixed_marks) = events("M", 10);
+    let mixed = format!("{mixed}{{\"type\":\"nonsense\"}}\n");
+    std::fs::create_dir_all(site.incoming()).unwrap();
+    site.drop_file("a.jsonl", good.as_bytes());
+    site.drop_file("b.jsonl", mixed.as_bytes());
+
+    let crashed = site.daemon_with(&[("KANDY_LINK_FAULT", "after-spool-commit")]);
+    let status = { crashed }.child.wait().unwrap();
+    assert!(!status.success(), "the fault point should have aborted the daemon");
+    assert_eq!(
+        site.waiting(),
+        ["a.jsonl", "b.jsonl"],
+        "the files were committed but not removed"
+    );
+    let before = markers(&site);
+    assert!(
+        good_marks.iter().chain(&mixed_marks).all(|m| before.get(m) == Some(&1)),
+        "{before:?}"
+    );
+
+    let daemon = site.daemon();
+    wait_for(Duration::from_secs(20), || site.waiting().is_empty());
+    assert_eq!(
+        markers(&site),
+        before,
+        "nothing is taken in twice, events without ids included"
+    );
+    let status = site.status();
+    assert_eq!(status["events"]["accepted"], 20, "{status}");
+    assert_eq!(status["events"]["rejected"], 1, "{status}");
+    let report = std::fs::read_to_string(site.rejected().join("b.jsonl.error")).unwrap();
+    assert!(report.contains("line 11: rejected: field `type`"), "{report}");
+    // The records are dropped once the files are gone, so the same name and bytes may
+    // come again later and are then new events.
+    site.drop_file("a.jsonl", good.as_bytes());
+    wait_for(Duration::from_secs(20), || site.waiting().is_empty());
+    let after = markers(&site);
+    assert_eq!(
+        after.get("G1"),
+        Some(&2),
+        "an id-less event sent again later is a new event"
+    );
+    assert_eq!(after.get("G0"), Some(&1), "an event with an id is still taken once");
+    drop(daemon);
+}
+
+struct Enqueue {
+    child: Child,
+    marks: Vec<String>,
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    let mut rng = Rng::seeded();
+    let site = Site::new();
+    std::fs::create_dir_all(site.incoming()).unwrap();
+    let mut files: Vec<(String, Vec<String>)> = Vec::new();
+    let mut reported: Vec<Vec<String>> = Vec::new();
+    let mut unreported: Vec<Vec<String>> = Vec::new();
+    let mut next = 0;
+    let kills = 20;
+    for round in 0..kills {
+        let daemon = site.daemon();
+        // Producers keep writing while the daemon runs: spool files and enqueue runs.
+        let mut runs = Vec::new();
+        for k in 0..10 {
+            let (body, marks) = events("S", next);
+            next += 10;
+            let name = format!("r{round:02}-{k:02}.jsonl");
+            site.drop_file(&name, body.as_bytes());
+            files.push((name, marks));
+            if k % 5 == 0 {
+                let (body, marks) = events("C", next);
+                next += 10;
+                let path = site.path(&format!("cli-{round}-{k}.jsonl"));
+                std::fs::write(&path, body).unwrap();
+                let mut child = site
+                    .cmd(&["enqueue", path.to_str().unwrap()])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                if rng.below(2) == 0 {
+                    // Killed somewhere between start and exit.
+                    std::thread::sleep(Duration::from_millis(rng.below(12)));
+                    let _ = child.kill();
+                }
+                runs.push(Enqueue { child, marks });
+            }
+            std::thread::sleep(Duration::from_millis(rng.below(15)));
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(120)));
+        daemon.kill();
+        for run in runs {
+            let out = run.child.wait_with_output().unwrap();
+            if out.status.success() {
+                assert_eq!(
+                    String::from_utf8_lossy(&out.stdout).trim(),
+                    "10 accepted, 0 duplicate, 0 rejected",
+                    "{}",
+                    text(&out)
+                );
+                reported.push(run.marks);
+            } else {
+                unreported.push(run.marks);
+            }
+        }
+        // Whatever is gone from incoming/ was reported taken: its events must be stored.
+        let now = markers(&site);
+        let waiting = site.waiting();
+        for (name, marks) in &files {
+            if !waiting.contains(name) {
+                for m in marks {
+                    assert_eq!(
+                        now.get(m),
+                        Some(&1),
+                        "round {round}: {name} is gone but {m} is stored {:?} times",
+                        now.get(m)
+                    );
+                }
+            }
+        }
+    }
+    // A last run drains what is left.
+    let daemon = site.daemon();
+    wait_for(Duration::from_secs(60), || site.waiting().is_empty());
+    assert!(daemon.stop().success(), "{}", site.daemon_log());
+
+    let stored = markers(&site);
+    let spool_events: Vec<&String> = files.iter().flat_map(|(_, m)| m).collect();
+    for m in &spool_events {
+        assert_eq!(stored.get(*m), Some(&1), "spool event {m}");
+    }
+    for marks in &reported {
+        for m in marks {
+            assert_eq!(stored.get(m), Some(&1), "reported event {m}");
+        }
+    }
+    for marks in &unreported {
+        let counts: Vec<usize> = marks.iter().map(|m| stored.get(m).copied().unwrap_or(0)).collect();
+        assert!(
+            counts.iter().all(|c| *c == counts[0]) && counts[0] <= 1,
+            "a killed enqueue is all or nothing: {counts:?}"
+        );
+    }
+    let rows: i64 = site
+        .store()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    let status = site.status();
+    assert_eq!(
+        status["events"]["accepted"], rows,
+        "the counter agrees with the stored events"
+    );
+    eprintln!(
+        "{kills} kills survived; {} spool events, {} enqueue runs reported, {} killed; {rows} events stored",
+        spool_events.len(),
+        reported.len(),
+        unreported.len()
+    );
+}
