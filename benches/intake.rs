@@ -28,7 +28,10 @@ fn spool_rate(dir: &std::path::Path) -> f64 {
         std::fs::write(spool.incoming.join(format!("f{f:05}.jsonl")), body).unwrap();
     }
     let permissions = CallPermissions::default();
-    let rules = Rules { permissions: &permissions, configured_rooms: &[] };
+    let rules = Rules {
+        permissions: &permissions,
+        configured_rooms: &[],
+    };
     let start = Instant::now();
     let mut accepted = 0;
     loop {
@@ -45,7 +48,8 @@ fn spool_rate(dir: &std::path::Path) -> f64 {
 fn bare_rate(dir: &std::path::Path) -> f64 {
     let conn = rusqlite::Connection::open(dir.join("bare.db")).unwrap();
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).unwrap();
-    conn.execute_batch("PRAGMA synchronous=FULL; CREATE TABLE events (seq INTEGER PRIMARY KEY, raw TEXT NOT NULL);").unwrap();
+    conn.execute_batch("PRAGMA synchronous=FULL; CREATE TABLE events (seq INTEGER PRIMARY KEY, raw TEXT NOT NULL);")
+        .unwrap();
     assert_eq!(mode, "wal");
     let raw = r#"{"type":"check_in","room":"101","guest":{"id":"1","first":"Ann","last":"Guest"}}"#;
     let start = Instant::now();
@@ -56,7 +60,8 @@ fn bare_rate(dir: &std::path::Path) -> f64 {
 }
 
 fn main() {
-    let dir = tempfile::tempdir_in(std::env::var_os("KANDY_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into())).unwrap();
+    let dir = tempfile::tempdir_in(std::env::var_os("KANDY_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into()))
+        .unwrap();
     let bare = bare_rate(dir.path());
     let spool = spool_rate(dir.path());
     println!("| benchmark | baseline | measured | ratio |");
