@@ -8,7 +8,9 @@
 //! - [`room`]: room state and the pure function that applies an event to it.
 //! - [`store`]: the durable SQLite store; the only module that speaks SQL.
 //! - [`intake`]: the ways events come in (spool directory, command line).
+//! - [`directory`]: the extension cache of Kandy users and mailbox matching (pure).
 //! - [`names`]: the name a room's Kandy user shows (pure).
+//! - [`sync`]: what to send to Kandy for each room, and when.
 //! - [`report`]: `status` and `rooms` as operations.md shapes them.
 //! - [`daemon`]: `kandy-link run`: one per store, signals, the intake task.
 //! - [`kandy`]: everything that speaks to the portal.
@@ -18,6 +20,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod directory;
 pub mod event;
 pub mod fault;
 pub mod intake;
@@ -26,3 +29,4 @@ pub mod names;
 pub mod report;
 pub mod room;
 pub mod store;
+pub mod sync;

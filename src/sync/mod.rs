@@ -1,0 +1,3 @@
+//! Pushing rooms' wanted state to Kandy.
+
+pub mod plan;
