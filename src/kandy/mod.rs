@@ -1,3 +1,4 @@
 //! Everything that speaks to the Kandy portal (kandy-api.md).
 
+pub mod sign;
 pub mod template;
