@@ -37,6 +37,12 @@ const MIGRATIONS: &[&str] = &[
         heartbeat_at INTEGER NOT NULL,
         stopped_at INTEGER
     );",
+    // 2: small facts the link keeps between runs (the portal token obtained by login).
+    "CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -8,6 +8,7 @@
 mod intake;
 mod migrate;
 mod read;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use intake::{Intake, Outcome, Rules};
 pub use read::{Counters, DaemonRow, RoomRow};
+pub use token::PortalToken;
 
 /// How long a command waits for another writer (the daemon's batch) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
