@@ -43,6 +43,43 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     );",
+    // 3: the extension cache, each room's Kandy user and per-field sync state, and the
+    // requests commands leave for the daemon (retry, resync, cache refresh).
+    "CREATE TABLE directory_users (
+        user_id TEXT PRIMARY KEY,
+        number TEXT,
+        extension TEXT,
+        first_name TEXT,
+        last_name TEXT,
+        call_permission TEXT
+    );
+    CREATE TABLE directory_meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        refreshed_at INTEGER NOT NULL,
+        users INTEGER NOT NULL
+    );
+    ALTER TABLE rooms ADD COLUMN user_id TEXT;
+    ALTER TABLE rooms ADD COLUMN unresolved TEXT;
+    ALTER TABLE rooms ADD COLUMN candidates TEXT;
+    ALTER TABLE rooms ADD COLUMN perm_confirmed TEXT;
+    ALTER TABLE rooms ADD COLUMN perm_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN perm_deferred INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN perm_failed TEXT;
+    ALTER TABLE rooms ADD COLUMN perm_error TEXT;
+    ALTER TABLE rooms ADD COLUMN perm_force INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN name_confirmed TEXT;
+    ALTER TABLE rooms ADD COLUMN name_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN name_deferred INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN name_failed TEXT;
+    ALTER TABLE rooms ADD COLUMN name_error TEXT;
+    ALTER TABLE rooms ADD COLUMN name_force INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX rooms_last_seq ON rooms(last_seq);
+    CREATE TABLE requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        rooms TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -8,6 +8,7 @@
 mod intake;
 mod migrate;
 mod read;
+mod sync;
 mod token;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use intake::{Intake, Outcome, Rules};
 pub use read::{Counters, DaemonRow, RoomRow};
+pub use sync::{LinkRow, Request, SyncRow};
 pub use token::PortalToken;
 
 /// How long a command waits for another writer (the daemon's batch) before giving up.

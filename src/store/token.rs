@@ -44,7 +44,7 @@ impl Store {
         tx.commit().map_err(err)
     }
 
-    fn kv(&self, key: &str) -> Result<Option<String>, StoreError> {
+    pub(super) fn kv(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.conn
             .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
             .optional()
