@@ -183,7 +183,10 @@ fn run(args: Args) -> Result<u8, CliError> {
         }
         Command::Rooms { room, json } => {
             let store = Store::open(&config.store_path())?;
-            let rows = store.rooms(room.as_deref())?;
+            let mut rows = store.sync_rows(None)?;
+            if let Some(r) = &room {
+                rows.retain(|row| &row.room == r);
+            }
             if let Some(r) = &room
                 && rows.is_empty()
             {
@@ -304,13 +307,16 @@ fn status(config: &Config) -> Result<report::Status, CliError> {
         pid,
         heartbeat_at: row.map(|r| r.heartbeat_at),
     };
-    Ok(report::status(
-        config,
-        d,
-        store.counters()?,
-        &store.rooms(None)?,
-        store::now(),
-    ))
+    let rooms = store.sync_rows(None)?;
+    let facts = report::Facts {
+        daemon: d,
+        link: store.link()?,
+        cache: store.directory_meta()?,
+        events: store.counters()?,
+        rooms: &rooms,
+        now: store::now(),
+    };
+    Ok(report::status(config, &facts))
 }
 
 fn run_daemon(config: &Config) -> Result<u8, CliError> {

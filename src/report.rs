@@ -7,7 +7,8 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::event::Guest;
 use crate::names;
-use crate::store::{Counters, RoomRow};
+use crate::store::{Counters, LinkRow, SyncRow};
+use crate::sync::plan::{self, Status as FieldStatus};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -84,37 +85,93 @@ pub struct Daemon {
     pub heartbeat_at: Option<i64>,
 }
 
-pub fn status(config: &Config, daemon: Daemon, events: Counters, rooms: &[RoomRow], now: i64) -> Status {
-    let views: Vec<RoomView> = rooms.iter().map(|r| room_view(config, r)).collect();
-    let occupied = views.iter().filter(|v| v.occupied).count();
-    let pending = views
-        .iter()
-        .filter(|v| v.name_status == "pending" || v.permission_status == "pending")
-        .count();
-    let state = if daemon.running { "ok" } else { "stopped" };
+/// Everything `status` reads, gathered by the caller.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    pub daemon: Daemon,
+    pub link: Option<LinkRow>,
+    /// Users in the cache and when it was read.
+    pub cache: Option<(i64, i64)>,
+    pub events: Counters,
+    pub rooms: &'a [SyncRow],
+    pub now: i64,
+}
+
+pub fn status(config: &Config, facts: &Facts<'_>) -> Status {
+    let views: Vec<RoomView> = facts.rooms.iter().map(|r| room_view(config, r)).collect();
+    let mut counts = RoomCounts {
+        known: views.len(),
+        ..RoomCounts::default()
+    };
+    let mut problems = Vec::new();
+    let (mut deferred, mut failed, mut unresolved) = (0, 0, 0);
+    for v in &views {
+        if v.occupied {
+            counts.occupied += 1;
+        }
+        let statuses = [v.permission_status, v.name_status];
+        let has = |s: &str| statuses.contains(&s);
+        if has("pending") {
+            counts.pending += 1;
+        }
+        let kind = if has("unresolved") {
+            unresolved += 1;
+            "unresolved"
+        } else if has("failed") {
+            failed += 1;
+            "failed"
+        } else if has("deferred") {
+            deferred += 1;
+            "deferred"
+        } else {
+            continue;
+        };
+        let error = v
+            .last_error
+            .clone()
+            .unwrap_or_else(|| format!("room {} is {kind}", v.room));
+        problems.push(Problem {
+            room: v.room.clone(),
+            kind: kind.to_string(),
+            error,
+        });
+    }
+    counts.vacant = counts.known - counts.occupied;
+    counts.deferred = Some(deferred);
+    counts.failed = Some(failed);
+    counts.unresolved = Some(unresolved);
+
+    let d = facts.daemon;
+    let (state, reason) = if !d.running {
+        ("stopped", Some("the daemon is not running".to_string()))
+    } else {
+        match facts.link.as_ref().filter(|l| l.state != "ok") {
+            Some(l) if l.state == "auth-failed" => ("auth-failed", l.reason.clone()),
+            Some(l) => ("degraded", l.reason.clone()),
+            None if !problems.is_empty() => ("degraded", Some(format!("{} rooms need attention", problems.len()))),
+            None => ("ok", None),
+        }
+    };
     Status {
         state,
-        reason: (!daemon.running).then(|| "the daemon is not running".to_string()),
+        reason,
         dry_run: config.kandy.dry_run,
         daemon: DaemonStatus {
-            running: daemon.running,
-            pid: if daemon.running { daemon.pid } else { None },
-            heartbeat_age_secs: daemon.heartbeat_at.map(|t| (now - t).max(0)),
+            running: d.running,
+            pid: if d.running { d.pid } else { None },
+            heartbeat_age_secs: d.heartbeat_at.map(|t| (facts.now - t).max(0)),
         },
-        cache: CacheStatus::default(),
-        events,
-        rooms: RoomCounts {
-            known: views.len(),
-            occupied,
-            vacant: views.len() - occupied,
-            pending,
-            ..RoomCounts::default()
+        cache: CacheStatus {
+            users: facts.cache.map(|(n, _)| n.max(0) as u64),
+            age_secs: facts.cache.map(|(_, at)| (facts.now - at).max(0)),
         },
-        problems: Vec::new(),
+        events: facts.events,
+        rooms: counts,
+        problems,
     }
 }
 
-pub fn room_view(config: &Config, row: &RoomRow) -> RoomView {
+pub fn room_view(config: &Config, row: &SyncRow) -> RoomView {
     let mailbox = config
         .rooms
         .mailboxes
@@ -122,29 +179,44 @@ pub fn room_view(config: &Config, row: &RoomRow) -> RoomView {
         .cloned()
         .unwrap_or_else(|| row.room.clone());
     let shown = names::render(&config.names, &row.room, &mailbox, &row.state);
+    let wanted_name = plan::name_value(&shown);
     let ignored = config.rooms.ignore.contains(&row.room);
-    let status = |wanted: bool| match (ignored, wanted) {
-        (true, _) => "ignored",
-        (false, true) => "pending",
-        (false, false) => "in-sync",
+    let status = |f: &plan::FieldSync, wanted: Option<&str>| {
+        if ignored {
+            FieldStatus::Ignored
+        } else if row.user_id.is_none() && row.unresolved.is_some() {
+            FieldStatus::Unresolved
+        } else {
+            f.status(wanted)
+        }
+        .as_str()
     };
+    let confirmed_name = row.name.confirmed.as_deref().map(plan::split_name);
+    let last_error = [&row.permission, &row.name]
+        .iter()
+        .find_map(|f| f.last_error.clone())
+        .or_else(|| row.unresolved.clone().filter(|_| row.user_id.is_none()));
     RoomView {
         room: row.room.clone(),
         mailbox,
-        user_id: None,
+        user_id: row.user_id.clone(),
         occupied: row.state.occupied(),
         guests: row.state.guests.clone(),
-        name_status: status(true),
-        permission_status: status(row.state.permission.is_some()),
+        name_status: status(&row.name, Some(&wanted_name)),
+        permission_status: status(&row.permission, row.state.permission.as_deref()),
         wanted: Fields {
             first_name: Some(shown.first),
             last_name: Some(shown.last),
             call_permission: row.state.permission.clone(),
         },
-        confirmed: Fields::default(),
-        attempts: 0,
-        last_error: None,
-        candidates: Vec::new(),
+        confirmed: Fields {
+            first_name: confirmed_name.map(|(f, _)| f.to_string()),
+            last_name: confirmed_name.map(|(_, l)| l.to_string()),
+            call_permission: row.permission.confirmed.clone(),
+        },
+        attempts: row.permission.attempts.max(row.name.attempts),
+        last_error,
+        candidates: row.candidates.clone(),
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use intake::{Intake, Outcome, Rules};
-pub use read::{Counters, DaemonRow, RoomRow};
+pub use read::{Counters, DaemonRow};
 pub use sync::{LinkRow, Request, SyncRow};
 pub use token::PortalToken;
 

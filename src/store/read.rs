@@ -3,7 +3,6 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, now};
-use crate::room::RoomState;
 
 /// Event counts since the store was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -11,13 +10,6 @@ pub struct Counters {
     pub accepted: i64,
     pub duplicate: i64,
     pub rejected: i64,
-}
-
-/// One room as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoomRow {
-    pub room: String,
-    pub state: RoomState,
 }
 
 /// The daemon's row: who runs, and when it last showed it is alive.
@@ -49,27 +41,6 @@ impl Store {
             }
         }
         Ok(c)
-    }
-
-    /// Every room, or only `only`, in room order.
-    pub fn rooms(&self, only: Option<&str>) -> Result<Vec<RoomRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT room, guests, permission FROM rooms WHERE ?1 IS NULL OR room = ?1 ORDER BY room")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([only], |r| {
-                let guests: String = r.get(1)?;
-                Ok(RoomRow {
-                    room: r.get(0)?,
-                    state: RoomState {
-                        guests: serde_json::from_str(&guests).unwrap_or_default(),
-                        permission: r.get(2)?,
-                    },
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// The digest and report recorded for a spool file taken in but maybe not yet removed.

@@ -36,13 +36,13 @@ fn events_and_room_state_commit_together_and_ids_are_taken_once() {
     ));
     // Uncommitted work is not there.
     drop(tx);
-    assert!(store.rooms(None).unwrap().is_empty());
+    assert!(store.sync_rows(None).unwrap().is_empty());
     assert_eq!(store.counters().unwrap(), Counters::default());
 
     let mut tx = store.intake().unwrap();
     tx.take(raw, parse(raw), "test", rules(&p)).unwrap();
     tx.commit().unwrap();
-    let rooms = store.rooms(Some("101")).unwrap();
+    let rooms = store.sync_rows(None).unwrap();
     assert_eq!(rooms[0].state.guests[0].last, "Smith");
     assert_eq!(rooms[0].state.permission.as_deref(), Some("international"));
 
@@ -68,7 +68,7 @@ fn events_and_room_state_commit_together_and_ids_are_taken_once() {
         Outcome::Rejected(_)
     ));
     tx.commit().unwrap();
-    assert_eq!(store.rooms(Some("101")).unwrap()[0].state.guests[0].last, "Smith");
+    assert_eq!(store.sync_rows(None).unwrap()[0].state.guests[0].last, "Smith");
     assert_eq!(
         store.counters().unwrap(),
         Counters {
