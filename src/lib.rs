@@ -14,6 +14,7 @@
 //! - [`report`]: `status` and `rooms` as operations.md shapes them.
 //! - [`daemon`]: `kandy-link run`: one per store, signals, the intake task.
 //! - [`kandy`]: everything that speaks to the portal.
+//! - [`sim`]: `kandy-sim`, a portal on this machine for labs, tests and benchmarks.
 //! - [`cli`]: the command line; `main` only maps its outcome to an exit status.
 //! - [`fault`]: named points where the crash tests make the process abort.
 
@@ -28,5 +29,6 @@ pub mod kandy;
 pub mod names;
 pub mod report;
 pub mod room;
+pub mod sim;
 pub mod store;
 pub mod sync;
