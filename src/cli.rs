@@ -4,13 +4,13 @@
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::config::{self, Config, ConfigError};
-use crate::daemon::{self, DaemonError, Wake};
+use crate::daemon::{self, DaemonError};
 use crate::event;
 use crate::intake::{self, Line, Taken};
 use crate::report;
@@ -320,31 +320,32 @@ fn status(config: &Config) -> Result<report::Status, CliError> {
 }
 
 fn run_daemon(config: &Config) -> Result<u8, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::Io(format!("cannot start the runtime: {e}")))?;
-    let (tx, rx) = mpsc::channel();
-    let stop_tx = tx.clone();
-    let cfg = config.clone();
-    let result = runtime.block_on(async move {
+    let config = Arc::new(config.clone());
+    runtime.block_on(async move {
         use tokio::signal::unix::{SignalKind, signal};
         // Handlers first: a signal that arrives once the store is locked is never lost.
-        let handler = |kind: SignalKind, name: &str| {
-            signal(kind).map_err(|e| CliError::Io(format!("cannot handle {name}: {e}")))
-        };
+        let handler =
+            |kind: SignalKind, name: &str| signal(kind).map_err(|e| CliError::Io(format!("cannot handle {name}: {e}")));
         let mut term = handler(SignalKind::terminate(), "SIGTERM")?;
         let mut int = handler(SignalKind::interrupt(), "SIGINT")?;
         let mut hup = handler(SignalKind::hangup(), "SIGHUP")?;
-        let mut task = tokio::task::spawn_blocking(move || daemon::run(&cfg, tx, rx));
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let mut task = tokio::spawn(daemon::run(config, stop));
         loop {
             tokio::select! {
-                done = &mut task => return done.map_err(|e| CliError::Io(format!("the daemon task failed: {e}")))?.map_err(CliError::from),
-                _ = term.recv() => { tracing::info!("SIGTERM received; stopping"); let _ = stop_tx.send(Wake::Stop); }
-                _ = int.recv() => { tracing::info!("SIGINT received; stopping"); let _ = stop_tx.send(Wake::Stop); }
+                done = &mut task => {
+                    done.map_err(|e| CliError::Io(format!("the daemon failed: {e}")))??;
+                    return Ok(0);
+                }
+                _ = term.recv() => { tracing::info!("SIGTERM received; stopping"); let _ = stop_tx.send(true); }
+                _ = int.recv() => { tracing::info!("SIGINT received; stopping"); let _ = stop_tx.send(true); }
                 _ = hup.recv() => tracing::warn!("SIGHUP received; this version reads its configuration only at start: restart to apply changes"),
             }
         }
-    });
-    result.map(|()| 0)
+    })
 }

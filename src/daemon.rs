@@ -1,17 +1,20 @@
-//! `kandy-link run`: one daemon per store (a lock file beside it), the intake task, and
-//! a clean stop on SIGTERM or SIGINT.
+//! `kandy-link run`: one daemon per store (a lock file beside it), the intake thread and
+//! the sync loop, and a clean stop.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use notify::Watcher;
+use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::intake::spool::Spool;
+use crate::kandy::{Client, Hooks, KandyError};
 use crate::store::{Rules, Store, StoreError, create_private_dir};
+use crate::sync::Engine;
 
 /// How often the spool is looked at even without a notification (shares where inotify is
 /// blind), and how often the heartbeat is written.
@@ -24,6 +27,8 @@ pub enum DaemonError {
     AlreadyRunning { pid: String, dir: PathBuf },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Kandy(#[from] KandyError),
     #[error("{0}")]
     Io(String),
 }
@@ -84,8 +89,9 @@ pub enum Wake {
     Stop,
 }
 
-/// Runs the daemon until `stop` (a receiver of `Wake::Stop`) says so.
-pub fn run(config: &Config, wake_tx: mpsc::Sender<Wake>, wake: mpsc::Receiver<Wake>) -> Result<(), DaemonError> {
+/// Runs the daemon until `stop` changes: intake on a thread of its own (its commits
+/// wait for the disk), the sync loop as a task.
+pub async fn run(config: Arc<Config>, mut stop: watch::Receiver<bool>) -> Result<(), DaemonError> {
     let _lock = Lock::take(&config.queue.state_dir)?;
     let mut store = Store::open(&config.store_path())?;
     let mut spool = Spool::open(&config.queue.spool_dir, config.queue.max_file_bytes)?;
@@ -93,6 +99,17 @@ pub fn run(config: &Config, wake_tx: mpsc::Sender<Wake>, wake: mpsc::Receiver<Wa
     let pid = std::process::id();
     store.heartbeat(pid, true)?;
 
+    let tokens = Arc::new(std::sync::Mutex::new(Store::open(&config.store_path())?));
+    let client = Client::from_config(
+        &config,
+        Hooks {
+            tokens: Some(tokens),
+            packets: None,
+        },
+    )?;
+    let engine = Engine::new(config.clone(), client, Store::open(&config.store_path())?)?;
+
+    let (wake_tx, wake) = mpsc::channel();
     let watch_tx = wake_tx.clone();
     let mut watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
         let _ = watch_tx.send(Wake::Files);
@@ -103,6 +120,62 @@ pub fn run(config: &Config, wake_tx: mpsc::Sender<Wake>, wake: mpsc::Receiver<Wa
         .map_err(|e| DaemonError::Io(format!("cannot watch {}: {e}", spool.incoming.display())))?;
     tracing::info!(pid, store = %store.path().display(), spool = %config.queue.spool_dir.display(), "kandy-link started; taking events in");
 
+    let committed = Arc::new(Notify::new());
+    let (intake_done, mut intake_result) = tokio::sync::oneshot::channel();
+    let intake_config = config.clone();
+    let intake_committed = committed.clone();
+    let intake = std::thread::spawn(move || {
+        let result = intake_loop(&intake_config, &mut store, &mut spool, &wake, &intake_committed, pid);
+        let _ = intake_done.send(result);
+        store
+    });
+    let (engine_stop_tx, engine_stop) = watch::channel(false);
+    let mut engine = tokio::spawn(engine.run(engine_stop, committed));
+
+    let mut failure = None;
+    tokio::select! {
+        _ = stop.changed() => {}
+        r = &mut intake_result => failure = r.ok().and_then(Result::err),
+        r = &mut engine => failure = Some(match r {
+            Ok(Ok(())) => DaemonError::Io("the sync loop ended unexpectedly".into()),
+            Ok(Err(e)) => e.into(),
+            Err(e) => DaemonError::Io(format!("the sync loop failed: {e}")),
+        }),
+    }
+    let _ = wake_tx.send(Wake::Stop);
+    let _ = engine_stop_tx.send(true);
+    drop(watcher);
+    if (!engine.is_finished() || failure.is_none())
+        && let Ok(Err(e)) = engine.await
+    {
+        failure.get_or_insert(e.into());
+    }
+    let store = tokio::task::spawn_blocking(move || intake.join())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    if let Ok(Err(e)) = intake_result.try_recv() {
+        failure.get_or_insert(e);
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if let Some(store) = store {
+        store.stopped(pid)?;
+    }
+    tracing::info!(pid, "kandy-link stopped");
+    Ok(())
+}
+
+/// Takes spool files in until told to stop; wakes the sync loop after each commit.
+fn intake_loop(
+    config: &Config,
+    store: &mut Store,
+    spool: &mut Spool,
+    wake: &mpsc::Receiver<Wake>,
+    committed: &Notify,
+    pid: u32,
+) -> Result<(), DaemonError> {
     let configured: Vec<String> = config.rooms.mailboxes.keys().cloned().collect();
     let rules = Rules {
         permissions: &config.call_permissions,
@@ -110,34 +183,30 @@ pub fn run(config: &Config, wake_tx: mpsc::Sender<Wake>, wake: mpsc::Receiver<Wa
     };
     let mut last_beat = Instant::now();
     loop {
-        let pass = spool.pass(&mut store, rules)?;
+        let pass = spool.pass(store, rules)?;
+        if pass.accepted > 0 {
+            committed.notify_one();
+        }
         if last_beat.elapsed() >= HEARTBEAT {
             store.heartbeat(pid, false)?;
             last_beat = Instant::now();
         }
         if pass.more {
             if wake.try_recv() == Ok(Wake::Stop) {
-                break;
+                return Ok(());
             }
             continue;
         }
         match wake.recv_timeout(POLL) {
-            Ok(Wake::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Ok(Wake::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             Ok(Wake::Files) | Err(mpsc::RecvTimeoutError::Timeout) => {
                 // Drain a burst of notifications into one pass.
                 while let Ok(w) = wake.try_recv() {
                     if w == Wake::Stop {
-                        return stop(&store, pid);
+                        return Ok(());
                     }
                 }
             }
         }
     }
-    stop(&store, pid)
-}
-
-fn stop(store: &Store, pid: u32) -> Result<(), DaemonError> {
-    store.stopped(pid)?;
-    tracing::info!(pid, "kandy-link stopped");
-    Ok(())
 }

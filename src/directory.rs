@@ -4,18 +4,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
-/// A Kandy user as the portal lists it; every field but `user_id` may be missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    pub user_id: String,
-    pub number: Option<String>,
-    pub extension: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub call_permission: Option<String>,
-}
+pub use crate::kandy::user::User;
 
 /// Which user a mailbox is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +98,9 @@ mod tests {
             user_id: id.into(),
             number: number.map(String::from),
             extension: extension.map(String::from),
-            ..User::default()
+            first_name: None,
+            last_name: None,
+            call_permission: None,
         }
     }
 

@@ -1,3 +1,13 @@
-//! Pushing rooms' wanted state to Kandy.
+//! Pushing rooms' wanted state to Kandy (link-behaviour.md, "Pushing to Kandy").
+//!
+//! - [`plan`]: each field's status and what to send next (pure).
+//! - [`engine`]: the loop: rooms from the store, requests to the portal, outcomes back.
+//! - [`refresh`]: the extension cache refresh, drift, and what follows a refresh.
+//! - [`link`]: the link as a whole: up, paused for an unavailable portal, or auth failed.
 
+pub mod engine;
+pub mod link;
 pub mod plan;
+mod refresh;
+
+pub use engine::{Engine, Stop};
