@@ -10,16 +10,17 @@ use std::time::{Duration, Instant};
 use notify::Watcher;
 use tokio::sync::{Notify, watch};
 
-use crate::config::Config;
 use crate::intake::spool::Spool;
 use crate::kandy::{Client, Hooks, KandyError};
 use crate::store::{Rules, Store, StoreError, create_private_dir};
-use crate::sync::Engine;
+use crate::sync::{Engine, Reload};
 
 /// How often the spool is looked at even without a notification (shares where inotify is
 /// blind), and how often the heartbeat is written.
 const POLL: Duration = Duration::from_secs(1);
 const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long `run` waits for the store's lock before it decides another daemon holds it.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -55,7 +56,14 @@ impl Lock {
             .truncate(false)
             .open(&path)
             .map_err(|e| DaemonError::Io(format!("cannot open {}: {e}", path.display())))?;
-        if file.try_lock().is_err() {
+        // `status` takes a shared lock for an instant to see whether a daemon runs: try
+        // for a moment before calling the store taken.
+        let start = Instant::now();
+        while file.try_lock().is_err() {
+            if start.elapsed() < LOCK_PATIENCE {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
             return Err(DaemonError::AlreadyRunning {
@@ -91,7 +99,8 @@ pub enum Wake {
 
 /// Runs the daemon until `stop` changes: intake on a thread of its own (its commits
 /// wait for the disk), the sync loop as a task.
-pub async fn run(config: Arc<Config>, mut stop: watch::Receiver<bool>) -> Result<(), DaemonError> {
+pub async fn run(reload: Reload, mut stop: watch::Receiver<bool>) -> Result<(), DaemonError> {
+    let config = reload.borrow().clone();
     let _lock = Lock::take(&config.queue.state_dir)?;
     let mut store = Store::open(&config.store_path())?;
     let mut spool = Spool::open(&config.queue.spool_dir, config.queue.max_file_bytes)?;
@@ -100,14 +109,12 @@ pub async fn run(config: Arc<Config>, mut stop: watch::Receiver<bool>) -> Result
     store.heartbeat(pid, true)?;
 
     let tokens = Arc::new(std::sync::Mutex::new(Store::open(&config.store_path())?));
-    let client = Client::from_config(
-        &config,
-        Hooks {
-            tokens: Some(tokens),
-            packets: None,
-        },
-    )?;
-    let engine = Engine::new(config.clone(), client, Store::open(&config.store_path())?)?;
+    let hooks = Hooks {
+        tokens: Some(tokens),
+        packets: None,
+    };
+    let client = Client::from_config(&config, hooks.clone())?;
+    let engine = Engine::new(config.clone(), client, hooks, Store::open(&config.store_path())?)?;
 
     let (wake_tx, wake) = mpsc::channel();
     let watch_tx = wake_tx.clone();
@@ -122,7 +129,7 @@ pub async fn run(config: Arc<Config>, mut stop: watch::Receiver<bool>) -> Result
 
     let committed = Arc::new(Notify::new());
     let (intake_done, mut intake_result) = tokio::sync::oneshot::channel();
-    let intake_config = config.clone();
+    let intake_config = reload.clone();
     let intake_committed = committed.clone();
     let intake = std::thread::spawn(move || {
         let result = intake_loop(&intake_config, &mut store, &mut spool, &wake, &intake_committed, pid);
@@ -130,7 +137,7 @@ pub async fn run(config: Arc<Config>, mut stop: watch::Receiver<bool>) -> Result
         store
     });
     let (engine_stop_tx, engine_stop) = watch::channel(false);
-    let mut engine = tokio::spawn(engine.run(engine_stop, committed));
+    let mut engine = tokio::spawn(engine.run(engine_stop, committed, reload));
 
     let mut failure = None;
     tokio::select! {
@@ -169,20 +176,22 @@ pub async fn run(config: Arc<Config>, mut stop: watch::Receiver<bool>) -> Result
 
 /// Takes spool files in until told to stop; wakes the sync loop after each commit.
 fn intake_loop(
-    config: &Config,
+    config: &Reload,
     store: &mut Store,
     spool: &mut Spool,
     wake: &mpsc::Receiver<Wake>,
     committed: &Notify,
     pid: u32,
 ) -> Result<(), DaemonError> {
-    let configured: Vec<String> = config.rooms.mailboxes.keys().cloned().collect();
-    let rules = Rules {
-        permissions: &config.call_permissions,
-        configured_rooms: &configured,
-    };
     let mut last_beat = Instant::now();
     loop {
+        // The settings of the moment: a reload changes permissions and rooms.
+        let config = config.borrow().clone();
+        let configured: Vec<String> = config.rooms.mailboxes.keys().cloned().collect();
+        let rules = Rules {
+            permissions: &config.call_permissions,
+            configured_rooms: &configured,
+        };
         let pass = spool.pass(store, rules)?;
         if pass.accepted > 0 {
             committed.notify_one();

@@ -157,7 +157,8 @@ fn the_daemon_takes_a_thousand_events_in_a_hundred_files_and_rejects_bad_lines()
     let status = site.status();
     assert_eq!(status["events"]["accepted"], 1002, "{status}");
     assert_eq!(status["events"]["rejected"], 2, "{status}");
-    assert_eq!(status["state"], "ok");
+    // No portal answers this site: the link is degraded, intake goes on.
+    assert_eq!(status["state"], "degraded", "{status}");
     assert_eq!(status["daemon"]["running"], true);
     assert_eq!(status["rooms"]["known"], 50);
     assert!(site.waiting().is_empty());

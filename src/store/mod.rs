@@ -68,9 +68,16 @@ impl Store {
     fn set_pragmas(&mut self) -> Result<(), StoreError> {
         let c = &self.conn;
         c.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
-        let mode: String = c
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        // Switching to WAL needs a lock of the whole file: only ask when it is not WAL yet
+        // (the mode is kept in the file), so that opening beside a busy daemon never waits.
+        let mut mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            mode = c
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+        }
         c.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(|e| self.err(e))?;
         let sync: i64 = c

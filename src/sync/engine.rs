@@ -17,7 +17,7 @@ use super::plan::{Field, FieldSync, Status, name_value, split_name};
 use crate::config::Config;
 use crate::directory::{Directory, Resolution, User};
 use crate::kandy::classify::Verdict;
-use crate::kandy::{Client, KandyError};
+use crate::kandy::{Client, Hooks, KandyError};
 use crate::names;
 use crate::store::{Store, StoreError, SyncRow, now};
 
@@ -26,6 +26,9 @@ const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 /// Tells the loop to stop.
 pub type Stop = watch::Receiver<bool>;
+
+/// Brings a new, valid configuration.
+pub type Reload = watch::Receiver<Arc<Config>>;
 
 /// One room as the loop knows it.
 #[derive(Debug, Default)]
@@ -108,6 +111,8 @@ pub(super) enum Done {
 pub struct Engine {
     pub(super) config: Arc<Config>,
     pub(super) client: Client,
+    /// What every client gets: the token keeper, the packet log.
+    hooks: Hooks,
     pub(super) store: Store,
     pub(super) directory: Option<Directory>,
     pub(super) rooms: HashMap<String, Entry>,
@@ -130,12 +135,13 @@ pub struct Engine {
 
 impl Engine {
     /// Loads the rooms and the last good extension cache from `store`.
-    pub fn new(config: Arc<Config>, client: Client, store: Store) -> Result<Engine, StoreError> {
+    pub fn new(config: Arc<Config>, client: Client, hooks: Hooks, store: Store) -> Result<Engine, StoreError> {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (users, refreshed) = store.directory()?;
         let mut engine = Engine {
             config,
             client,
+            hooks,
             directory: refreshed.map(|_| Directory::new(users)),
             store,
             rooms: HashMap::new(),
@@ -160,8 +166,9 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Runs until `stop` changes. `wake` is notified when intake commits events.
-    pub async fn run(mut self, mut stop: Stop, wake: Arc<Notify>) -> Result<(), StoreError> {
+    /// Runs until `stop` changes. `wake` is notified when intake commits events; a new
+    /// configuration on `reload` applies at once.
+    pub async fn run(mut self, mut stop: Stop, wake: Arc<Notify>, mut reload: Reload) -> Result<(), StoreError> {
         tracing::info!(
             rooms = self.rooms.len(),
             cached_users = self.directory.as_ref().map_or(0, Directory::len),
@@ -180,6 +187,10 @@ impl Engine {
                 _ = tick.tick() => self.ingest()?,
                 () = wake.notified() => self.ingest()?,
                 () = tokio::time::sleep_until(deadline) => {}
+                Ok(()) = reload.changed() => {
+                    let config = reload.borrow_and_update().clone();
+                    self.reconfigure(config)?;
+                }
                 _ = stop.changed() => break,
             }
         }
@@ -193,6 +204,32 @@ impl Engine {
         }
         self.flush()?;
         tracing::info!("Sync loop stopped");
+        Ok(())
+    }
+
+    /// Applies a reloaded configuration: a new client (credentials, endpoints, debug), new
+    /// names and permissions for every room; a link paused for its credentials tries again.
+    fn reconfigure(&mut self, config: Arc<Config>) -> Result<(), StoreError> {
+        match Client::from_config(&config, self.hooks.clone()) {
+            Ok(client) => self.client = client,
+            Err(e) => {
+                tracing::error!("Reloaded settings not applied to the portal connection: {e}");
+                return Ok(());
+            }
+        }
+        self.config = config;
+        tracing::info!("Settings reloaded");
+        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
+        for room in &rooms {
+            self.resolve(room);
+            if let Some(entry) = self.rooms.get_mut(room) {
+                entry.dry_sent = [None, None];
+            }
+            self.make_ready(room);
+        }
+        if matches!(self.link, Link::AuthFailed { .. }) {
+            self.set_link(Link::Up)?;
+        }
         Ok(())
     }
 
@@ -284,6 +321,20 @@ impl Engine {
                 row.candidates = candidates;
             }
         }
+        if row.user_id != before.0
+            && let Some(user) = row.user_id.as_deref().and_then(|u| directory.get(u))
+        {
+            // A new user for the room: what the cache read of it is what Kandy holds.
+            row.permission.confirmed = user.call_permission.clone();
+            row.name.confirmed = Some(name_value(&names::ShownName {
+                first: user.first_name.clone().unwrap_or_default(),
+                last: user.last_name.clone().unwrap_or_default(),
+            }));
+            entry.confirmed_at = [0, 0];
+            entry.repaired = [false, false];
+            entry.stale_user = None;
+        }
+        let row = &entry.row;
         if (row.user_id.clone(), row.unresolved.clone()) != before {
             match (&row.user_id, &row.unresolved) {
                 (Some(user), _) => {

@@ -10,4 +10,4 @@ pub mod link;
 pub mod plan;
 mod refresh;
 
-pub use engine::{Engine, Stop};
+pub use engine::{Engine, Reload, Stop};

@@ -29,15 +29,31 @@ impl Site {
         Site::with("")
     }
 
-    /// A site whose config has `extra` appended (whole sections).
+    /// A site whose config has `extra` appended (whole sections). Its portal is a closed
+    /// port on this machine: the link finds it unreachable at once.
     pub fn with(extra: &str) -> Site {
+        let kandy = "[kandy]\napi_base_url = \"http://127.0.0.1:9/api/v1\"\nallow_insecure_http = true\nuser_id = \"duvoice\"\ngroup_id = \"hotel-42\"\npassword = \"pw\"\n";
+        Site::with_kandy(kandy, extra)
+    }
+
+    /// A site talking to `sim`, with `extra` sections.
+    pub fn for_sim(sim: &kandy_link::sim::Sim, extra: &str) -> Site {
+        Site::with_kandy(&sim.link_toml(), extra)
+    }
+
+    fn with_kandy(kandy: &str, extra: &str) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("kandy-link.toml");
         let text = format!(
-            "[kandy]\napi_base_url = \"https://portal.example.net/api/v1\"\nuser_id = \"duvoice\"\ngroup_id = \"hotel-42\"\npassword = \"pw\"\n\n[queue]\nstate_dir = \"state\"\nspool_dir = \"spool\"\n\n[logging]\ndir = \"log\"\n{extra}"
+            "{kandy}\n[queue]\nstate_dir = \"state\"\nspool_dir = \"spool\"\n\n[logging]\ndir = \"log\"\n{extra}"
         );
         std::fs::write(&config, text).unwrap();
         Site { dir, config }
+    }
+
+    /// Replaces the configuration file (for a reload).
+    pub fn rewrite_config(&self, text: &str) {
+        std::fs::write(&self.config, text).unwrap();
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {

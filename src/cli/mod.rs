@@ -1,5 +1,8 @@
 //! The command line (operations.md, "Commands"): arguments are parsed here, each command
-//! calls into the library, and `main` turns the outcome into an exit status.
+//! calls into the library, and `main` turns the outcome into an exit status. The
+//! commands that act on the link (`retry`, `resync`, `cache`) are in `link`.
+
+mod link;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -78,6 +81,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Try deferred and failed fields again now.
+    Retry(link::Targets),
+    /// Push the wanted state again, even where Kandy confirmed it.
+    Resync(link::Targets),
+    /// The extension cache of Kandy users.
+    Cache {
+        #[command(subcommand)]
+        action: link::CacheAction,
+    },
 }
 
 /// Why a command failed, and so its exit status.
@@ -89,6 +101,8 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    #[error(transparent)]
+    Kandy(#[from] crate::kandy::KandyError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -181,6 +195,9 @@ fn run(args: Args) -> Result<u8, CliError> {
             }
             Ok(if status.state == "ok" { 0 } else { 1 })
         }
+        Command::Retry(targets) => link::request(&config, "retry", &targets),
+        Command::Resync(targets) => link::request(&config, "resync", &targets),
+        Command::Cache { action } => link::cache(&config, action),
         Command::Rooms { room, json } => {
             let store = Store::open(&config.store_path())?;
             let mut rows = store.sync_rows(None)?;
@@ -319,13 +336,35 @@ fn status(config: &Config) -> Result<report::Status, CliError> {
     Ok(report::status(config, &facts))
 }
 
+/// Reads the file again: a valid one applies at once (all but `queue.*` and
+/// `logging.dir`, which need a restart); an invalid one is logged and the old stays.
+fn reload_config(path: &std::path::Path, reload: &tokio::sync::watch::Sender<Arc<Config>>) {
+    tracing::info!(file = %path.display(), "SIGHUP received; reading the configuration again");
+    match Config::load(path) {
+        Ok(new) => {
+            let old = reload.borrow().clone();
+            if new.queue.state_dir != old.queue.state_dir
+                || new.queue.spool_dir != old.queue.spool_dir
+                || new.queue.max_file_bytes != old.queue.max_file_bytes
+                || new.queue.keep_days != old.queue.keep_days
+                || new.logging.dir != old.logging.dir
+            {
+                tracing::warn!("queue.* and logging.dir changed: they take effect at the next restart");
+            }
+            reload.send_replace(Arc::new(new));
+        }
+        Err(e) => tracing::error!("The configuration was not reloaded; the old settings stay: {e}"),
+    }
+}
+
 fn run_daemon(config: &Config) -> Result<u8, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::Io(format!("cannot start the runtime: {e}")))?;
-    let config = Arc::new(config.clone());
+    let (reload_tx, reload) = tokio::sync::watch::channel(Arc::new(config.clone()));
+    let path = config.file.clone();
     runtime.block_on(async move {
         use tokio::signal::unix::{SignalKind, signal};
         // Handlers first: a signal that arrives once the store is locked is never lost.
@@ -335,7 +374,7 @@ fn run_daemon(config: &Config) -> Result<u8, CliError> {
         let mut int = handler(SignalKind::interrupt(), "SIGINT")?;
         let mut hup = handler(SignalKind::hangup(), "SIGHUP")?;
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let mut task = tokio::spawn(daemon::run(config, stop));
+        let mut task = tokio::spawn(daemon::run(reload, stop));
         loop {
             tokio::select! {
                 done = &mut task => {
@@ -344,7 +383,7 @@ fn run_daemon(config: &Config) -> Result<u8, CliError> {
                 }
                 _ = term.recv() => { tracing::info!("SIGTERM received; stopping"); let _ = stop_tx.send(true); }
                 _ = int.recv() => { tracing::info!("SIGINT received; stopping"); let _ = stop_tx.send(true); }
-                _ = hup.recv() => tracing::warn!("SIGHUP received; this version reads its configuration only at start: restart to apply changes"),
+                _ = hup.recv() => reload_config(&path, &reload_tx),
             }
         }
     })
