@@ -479,3 +479,43 @@ async fn the_packet_log_sees_every_request_and_answer_and_no_secret() {
     assert!(all.contains(r#"{"token":"********"}"#));
     assert!(all.contains(r#"{"firstName":"John","lastName":"Smith"}"#));
 }
+
+#[tokio::test]
+async fn a_second_invalid_token_right_after_a_login_is_an_auth_failure_not_another_login() {
+    let sim = simulator(Options::default()).await;
+    let client = client(&sim);
+    client.login().await.unwrap();
+    // The portal refuses set-name with invalid_token twice: before and after the login.
+    sim.fail(kandy_link::sim::Fault {
+        count: 2,
+        status: 401,
+        retry_after: None,
+        error: Some("invalid_token".into()),
+        path_contains: Some("/name".into()),
+    });
+    let e = client.set_name("1001", "A", "B").await.unwrap_err();
+    assert_eq!(e.verdict(), Verdict::AuthFailed, "{e}");
+    assert!(e.to_string().contains("just issued"), "{e}");
+    assert_eq!(
+        sim.stats().logins,
+        2,
+        "the first invalid_token logged in once, the second did not"
+    );
+}
+
+#[tokio::test]
+async fn without_a_password_an_invalid_token_is_an_auth_failure() {
+    let sim = simulator(Options::default()).await;
+    let text = sim.link_toml().replace(
+        "password = \"sim-password\"",
+        &format!("user_token = \"{}\"", sim.token()),
+    );
+    let config = Config::parse(Path::new("/nonexistent/kandy-link.toml"), &text).unwrap();
+    let client = Client::from_config(&config, Hooks::default()).unwrap();
+    client.set_name("1001", "A", "B").await.unwrap();
+    sim.regenerate_token();
+    let e = client.set_name("1001", "A", "B").await.unwrap_err();
+    assert_eq!(e.verdict(), Verdict::AuthFailed, "{e}");
+    assert!(e.to_string().contains("kandy.user_token"), "{e}");
+    assert_eq!(sim.stats().logins, 0);
+}

@@ -277,7 +277,7 @@ fn answer(sim: &Shared, method: &str, path_and_query: &str, headers: &HeaderMap,
         r.retry_after = st.unavailable_retry_after.clone();
         return r;
     }
-    if let Some(f) = st.take_fault() {
+    if let Some(f) = st.take_fault(path_and_query) {
         let code = f.error.as_deref().unwrap_or(fault_code(f.status)).to_string();
         let mut r = error(f.status, &code, "injected by kandy-sim");
         r.retry_after = f.retry_after;
