@@ -10,7 +10,7 @@ use kandy_link::kandy::classify::Verdict;
 use kandy_link::kandy::packet::{Packet, PacketSink};
 use kandy_link::kandy::sign::{self, Signed};
 use kandy_link::kandy::{Client, Hooks, KandyError};
-use kandy_link::sim::{self, Down, Options, Received, Sim};
+use kandy_link::sim::{self, Down, Fault, Options, Received, Sim};
 use kandy_link::store::Store;
 
 async fn simulator(options: Options) -> Sim {
@@ -486,7 +486,7 @@ async fn a_second_invalid_token_right_after_a_login_is_an_auth_failure_not_anoth
     let client = client(&sim);
     client.login().await.unwrap();
     // The portal refuses set-name with invalid_token twice: before and after the login.
-    sim.fail(kandy_link::sim::Fault {
+    sim.fail(Fault {
         count: 2,
         status: 401,
         retry_after: None,
