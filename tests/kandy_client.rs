@@ -519,3 +519,16 @@ async fn without_a_password_an_invalid_token_is_an_auth_failure() {
     assert!(e.to_string().contains("kandy.user_token"), "{e}");
     assert_eq!(sim.stats().logins, 0);
 }
+
+#[tokio::test]
+async fn a_ca_file_without_certificates_is_a_setup_error_naming_the_key() {
+    let sim = simulator(Options::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    let mut config = config(&sim, "");
+    config.kandy.ca_file = Some(ca);
+    let e = Client::from_config(&config, Hooks::default()).unwrap_err();
+    assert!(matches!(e, KandyError::Setup(_)), "{e}");
+    assert!(e.to_string().contains("kandy.ca_file"), "{e}");
+}

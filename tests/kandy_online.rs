@@ -135,6 +135,11 @@ async fn the_command_exits_0_when_all_pass_and_1_when_a_step_fails() {
     let run = |file: std::path::PathBuf| {
         tokio::task::spawn_blocking(move || {
             Command::new(env!("CARGO_BIN_EXE_kandy-link"))
+                // Proxies from the environment are ignored (kandy.proxy only): this one
+                // would swallow every request.
+                .env("HTTP_PROXY", "http://127.0.0.1:9")
+                .env("http_proxy", "http://127.0.0.1:9")
+                .env("ALL_PROXY", "http://127.0.0.1:9")
                 .args(["check-config", "--online", "--config"])
                 .arg(file)
                 .output()
