@@ -38,7 +38,11 @@ pub enum Command {
     /// Run the daemon: take events in from the spool directory.
     Run,
     /// Validate the configuration and print the effective settings (secrets masked).
-    CheckConfig,
+    CheckConfig {
+        /// Also talk to the portal: connection and TLS, login, one page of users, clock.
+        #[arg(long)]
+        online: bool,
+    },
     /// Put events (one JSON object, or JSON lines) from FILE or standard input in the queue.
     Enqueue {
         /// A file of events, or - for standard input.
@@ -138,10 +142,13 @@ fn run(args: Args) -> Result<u8, CliError> {
     init_tracing(&config);
     match args.command {
         Command::Run => run_daemon(&config),
-        Command::CheckConfig => {
+        Command::CheckConfig { online } => {
             check_secrets(&config)?;
             print!("{}", config.effective());
             eprintln!("kandy-link: {} is valid", config.file.display());
+            if online {
+                return Ok(crate::kandy::online::run(&config));
+            }
             Ok(0)
         }
         Command::Enqueue { file } => {

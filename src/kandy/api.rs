@@ -11,7 +11,7 @@ pub enum Endpoint {
     ListUsers,
     SetName,
     SetCallPermission,
-    /// An unsigned GET of the base URL: does the connection work at all.
+    /// A GET of the base URL without a token: does the connection work at all.
     Reach,
 }
 

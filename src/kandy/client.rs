@@ -230,8 +230,8 @@ impl Client {
         self.update(&call).await
     }
 
-    /// An unsigned GET of `kandy.api_base_url`: any HTTP answer shows that the connection
-    /// (and TLS) works. Returns the status.
+    /// A GET of `kandy.api_base_url` itself, without a token: any HTTP answer shows that
+    /// the connection (and TLS) works. Returns the status.
     pub async fn reach(&self) -> Result<u16, KandyError> {
         let call = Call {
             endpoint: api::Endpoint::Reach,
@@ -317,6 +317,8 @@ impl Client {
         state.token = Some(token.clone());
         state.generation += 1;
         tracing::info!("logged in to the Kandy portal and obtained a new token");
+        // A short SQLite write under the token lock: logins are rare, and every waiting
+        // request needs this one's result anyway.
         if let Some(keeper) = &self.inner.hooks.tokens {
             let kept = PortalToken {
                 token,
@@ -351,7 +353,14 @@ impl Client {
             reason = format!("{reason} {c}");
         }
         if let Some(m) = &message {
-            reason = format!("{reason}: {m}");
+            // A portal could echo what it was sent; no secret goes into an error.
+            let s = &self.inner.s;
+            let secrets: Vec<&str> = [&s.password, &s.user_token, &s.hmac]
+                .into_iter()
+                .flatten()
+                .map(Secret::expose)
+                .collect();
+            reason = format!("{reason}: {}", super::packet::scrub(m.clone(), &secrets));
         }
         match verdict {
             Verdict::RenewToken if after_login => KandyError::AuthFailed {

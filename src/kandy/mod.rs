@@ -11,11 +11,13 @@
 //! - [`packet`]: the packet log's rendering, secrets redacted.
 //! - [`client`]: the client: endpoints, token renewal shared by all requests.
 //! - `wire`: one signed attempt, and the one place every request and answer passes.
+//! - [`online`]: `kandy-link check-config --online`.
 
 pub mod api;
 pub mod classify;
 pub mod client;
 pub mod error;
+pub mod online;
 pub mod packet;
 pub mod sign;
 pub mod template;

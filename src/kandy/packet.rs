@@ -138,7 +138,8 @@ fn mask_field(body: &str, field: &str) -> String {
     }
 }
 
-fn scrub(mut text: String, secrets: &[&str]) -> String {
+/// `text` with every secret of `secrets` (of at least `MIN_SCRUB_LEN` bytes) masked.
+pub fn scrub(mut text: String, secrets: &[&str]) -> String {
     for s in secrets.iter().filter(|s| s.len() >= MIN_SCRUB_LEN) {
         if text.contains(s) {
             text = text.replace(s, MASK);

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /_sim/received`, `DELETE /_sim/received` | the log of portal requests; clear it |
 //! | `GET /_sim/stats` | requests, logins, users, tokens issued |
-//! | `POST /_sim/fail` `{"count":3,"status":503,"retry_after":"120","error":"..."}` | fail the next requests |
+//! | `POST /_sim/fail` `{"count":3,"status":503,"retry_after":"120","error":"...","path_contains":"/name"}` | fail the next requests |
 //! | `POST /_sim/latency` `{"ms":250}` | wait before every answer |
 //! | `POST /_sim/down` `{"mode":"unavailable","retry_after":"30"}` | answer 503 until `/_sim/up` |
 //! | `POST /_sim/down` `{"mode":"refuse","secs":30}` | refuse connections for `secs` (this API too) |

@@ -238,12 +238,18 @@ impl Sim {
 
     /// Fails the next `count` portal requests with `status` (and `Retry-After`).
     pub fn fail_next(&self, count: u32, status: u16, retry_after: Option<&str>) {
-        self.shared.lock().fault = Some(Fault {
+        self.fail(Fault {
             count,
             status,
             retry_after: retry_after.map(str::to_string),
             error: None,
+            path_contains: None,
         });
+    }
+
+    /// Injects a fault in full: error code, and only on some paths.
+    pub fn fail(&self, fault: Fault) {
+        self.shared.lock().fault = Some(fault);
     }
 
     /// Waits this long before every answer.

@@ -167,13 +167,16 @@ fn percent_decode(s: &str) -> String {
 struct Reply {
     status: u16,
     body: Option<Value>,
+    /// An error code and message, sent as `{"<error_field>": code, "message": message}`.
+    error: Option<(String, String)>,
     retry_after: Option<String>,
 }
 
 fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
     Reply {
         status,
-        body: Some(json!({ "error": code, "message": message.into() })),
+        body: None,
+        error: Some((code.to_string(), message.into())),
         retry_after: None,
     }
 }
@@ -182,6 +185,7 @@ fn ok(body: Value) -> Reply {
     Reply {
         status: 200,
         body: Some(body),
+        error: None,
         retry_after: None,
     }
 }
@@ -241,7 +245,16 @@ pub async fn handle(State(sim): State<Arc<Shared>>, request: Request) -> Respons
 
 fn response(sim: &Shared, reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = match reply.body {
+    let body = match reply.error {
+        Some((code, message)) => {
+            let mut o = serde_json::Map::new();
+            o.insert(sim.options.api.error_field.clone(), Value::String(code));
+            o.insert("message".into(), Value::String(message));
+            Some(Value::Object(o))
+        }
+        None => reply.body,
+    };
+    let mut r = match body {
         Some(v) => (status, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),
         None => (status, Body::empty()).into_response(),
     };
@@ -264,7 +277,7 @@ fn answer(sim: &Shared, method: &str, path_and_query: &str, headers: &HeaderMap,
         r.retry_after = st.unavailable_retry_after.clone();
         return r;
     }
-    if let Some(f) = st.take_fault() {
+    if let Some(f) = st.take_fault(path_and_query) {
         let code = f.error.as_deref().unwrap_or(fault_code(f.status)).to_string();
         let mut r = error(f.status, &code, "injected by kandy-sim");
         r.retry_after = f.retry_after;
@@ -380,6 +393,7 @@ fn answer(sim: &Shared, method: &str, path_and_query: &str, headers: &HeaderMap,
             Reply {
                 status: 204,
                 body: None,
+                error: None,
                 retry_after: None,
             }
         }

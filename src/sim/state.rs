@@ -46,6 +46,9 @@ pub struct Fault {
     /// The error code in the body; a fitting one for the status when not given.
     #[serde(default)]
     pub error: Option<String>,
+    /// Only requests whose path (and query) contains this are failed.
+    #[serde(default)]
+    pub path_contains: Option<String>,
 }
 
 /// How the portal is down.
@@ -151,9 +154,12 @@ impl State {
         self.nonces.insert(nonce.to_string(), now);
     }
 
-    /// Takes one request of the current fault, if any.
-    pub fn take_fault(&mut self) -> Option<Fault> {
+    /// Takes one request of the current fault, if it applies to `path`.
+    pub fn take_fault(&mut self, path: &str) -> Option<Fault> {
         let f = self.fault.as_mut()?;
+        if f.path_contains.as_deref().is_some_and(|p| !path.contains(p)) {
+            return None;
+        }
         let one = f.clone();
         f.count = f.count.saturating_sub(1);
         if f.count == 0 {
@@ -248,10 +254,12 @@ mod tests {
             status: 503,
             retry_after: None,
             error: None,
+            path_contains: Some("/name".into()),
         });
-        assert!(s.take_fault().is_some());
-        assert!(s.take_fault().is_some());
-        assert!(s.take_fault().is_none());
+        assert!(s.take_fault("/users?page=1").is_none());
+        assert!(s.take_fault("/users/1/name").is_some());
+        assert!(s.take_fault("/users/2/name").is_some());
+        assert!(s.take_fault("/users/3/name").is_none());
     }
 
     #[test]
