@@ -15,12 +15,14 @@
 //! - [`daemon`]: `kandy-link run`: one per store, signals, the intake task.
 //! - [`kandy`]: everything that speaks to the portal.
 //! - [`sim`]: `kandy-sim`, a portal on this machine for labs, tests and benchmarks.
+//! - [`demo`]: `kandy-link demo`, the pipeline against a simulated portal.
 //! - [`cli`]: the command line; `main` only maps its outcome to an exit status.
 //! - [`fault`]: named points where the crash tests make the process abort.
 
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod directory;
 pub mod event;
 pub mod fault;

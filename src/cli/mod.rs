@@ -35,8 +35,10 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: take events in from the spool directory.
+    /// Run the daemon: take events in, push rooms to Kandy.
     Run,
+    /// The whole pipeline against a simulated portal, with nothing configured.
+    Demo,
     /// Validate the configuration and print the effective settings (secrets masked).
     CheckConfig {
         /// Also talk to the portal: connection and TLS, login, one page of users, clock.
@@ -138,10 +140,23 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<u8, CliError> {
+    if let Command::Demo = args.command {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::WARN)
+            .with_target(false)
+            .try_init();
+        return match crate::demo::run() {
+            Ok(true) => Ok(0),
+            Ok(false) => Ok(1),
+            Err(e) => Err(CliError::Io(format!("the demo failed: {e}"))),
+        };
+    }
     let config = Config::load(&args.config)?;
     init_tracing(&config);
     match args.command {
         Command::Run => run_daemon(&config),
+        Command::Demo => unreachable!("handled before the configuration is read"),
         Command::CheckConfig { online } => {
             check_secrets(&config)?;
             print!("{}", config.effective());

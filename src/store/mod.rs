@@ -73,10 +73,20 @@ impl Store {
         let mut mode: String = c
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            mode = c
-                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-                .map_err(|e| self.err(e))?;
+        // Several processes may create a new store at once; SQLite answers the switch
+        // "busy" at once rather than waiting, so wait here.
+        let start = std::time::Instant::now();
+        while !mode.eq_ignore_ascii_case("wal") {
+            match c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+                Ok(m) => mode = m,
+                Err(e) if is_busy(&e) && start.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+            if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("delete") {
+                break;
+            }
         }
         c.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(|e| self.err(e))?;
@@ -107,6 +117,13 @@ impl Store {
             .map_err(|e| sqlite(&path, e))?;
         Ok(Intake::new(tx, path))
     }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
