@@ -114,7 +114,13 @@ pub async fn run(reload: Reload, mut stop: watch::Receiver<bool>) -> Result<(), 
         packets: None,
     };
     let client = Client::from_config(&config, hooks.clone())?;
-    let engine = Engine::new(config.clone(), client, hooks, Store::open(&config.store_path())?)?;
+    let engine = Engine::new(
+        config.clone(),
+        client,
+        hooks,
+        Store::open(&config.store_path())?,
+        Store::open(&config.store_path())?,
+    )?;
 
     let (wake_tx, wake) = mpsc::channel();
     let watch_tx = wake_tx.clone();

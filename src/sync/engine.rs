@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::link::Link;
 use super::plan::{Field, FieldSync, Status, name_value, split_name};
+use super::writer::Writer;
 use crate::config::Config;
 use crate::directory::{Directory, Resolution, User};
 use crate::kandy::classify::Verdict;
@@ -124,6 +125,7 @@ pub struct Engine {
     last_seq: i64,
     pub(super) unsaved: HashSet<String>,
     last_flush: Instant,
+    writer: Writer,
     pub(super) refreshing: bool,
     pub(super) next_refresh: Instant,
     probing: bool,
@@ -135,7 +137,14 @@ pub struct Engine {
 
 impl Engine {
     /// Loads the rooms and the last good extension cache from `store`.
-    pub fn new(config: Arc<Config>, client: Client, hooks: Hooks, store: Store) -> Result<Engine, StoreError> {
+    /// `store` serves the loop's reads; `writer` records outcomes on a thread of its own.
+    pub fn new(
+        config: Arc<Config>,
+        client: Client,
+        hooks: Hooks,
+        store: Store,
+        writer: Store,
+    ) -> Result<Engine, StoreError> {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (users, refreshed) = store.directory()?;
         let mut engine = Engine {
@@ -153,6 +162,7 @@ impl Engine {
             last_seq: 0,
             unsaved: HashSet::new(),
             last_flush: Instant::now(),
+            writer: Writer::start(writer),
             refreshing: false,
             next_refresh: Instant::now(),
             probing: false,
@@ -187,6 +197,7 @@ impl Engine {
                 _ = tick.tick() => self.ingest()?,
                 () = wake.notified() => self.ingest()?,
                 () = tokio::time::sleep_until(deadline) => {}
+                Some(e) = self.writer.failed.recv() => return Err(e),
                 Ok(()) = reload.changed() => {
                     let config = reload.borrow_and_update().clone();
                     self.reconfigure(config)?;
@@ -203,6 +214,7 @@ impl Engine {
             }
         }
         self.flush()?;
+        self.writer.finish().await?;
         tracing::info!("Sync loop stopped");
         Ok(())
     }
@@ -648,7 +660,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Writes the sync state of the rooms that changed, in one transaction.
+    /// Hands the sync state of the rooms that changed to the writer.
     pub(super) fn flush(&mut self) -> Result<(), StoreError> {
         self.last_flush = Instant::now();
         if self.unsaved.is_empty() {
@@ -659,7 +671,8 @@ impl Engine {
             .drain()
             .filter_map(|room| self.rooms.get(&room).map(|e| e.row.clone()))
             .collect();
-        self.store.save_sync(&rows)
+        self.writer.send(rows);
+        Ok(())
     }
 }
 

@@ -4,10 +4,12 @@
 //! - [`engine`]: the loop: rooms from the store, requests to the portal, outcomes back.
 //! - [`refresh`]: the extension cache refresh, drift, and what follows a refresh.
 //! - [`link`]: the link as a whole: up, paused for an unavailable portal, or auth failed.
+//! - `writer`: records outcomes on a thread of its own, off the request path.
 
 pub mod engine;
 pub mod link;
 pub mod plan;
 mod refresh;
+mod writer;
 
 pub use engine::{Engine, Reload, Stop};

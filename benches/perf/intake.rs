@@ -1,7 +1,6 @@
-//! Intake throughput: events per second through the spool, durable (WAL,
+//! Benchmark 3, intake: events per second through the spool, durable (WAL,
 //! `synchronous=FULL`), against a bare loop of single-row SQLite commits with the same
-//! settings measured in the same run. Run with `cargo bench --bench intake`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! settings, measured in the same run.
 
 use std::time::Instant;
 
@@ -59,16 +58,16 @@ fn bare_rate(dir: &std::path::Path) -> f64 {
     BARE_COMMITS as f64 / start.elapsed().as_secs_f64()
 }
 
-fn main() {
-    let dir = tempfile::tempdir_in(std::env::var_os("KANDY_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into()))
-        .unwrap();
-    let bare = bare_rate(dir.path());
-    let spool = spool_rate(dir.path());
-    println!("| benchmark | baseline | measured | ratio |");
-    println!("|---|---|---|---|");
-    println!(
-        "| intake: {} events as {FILES} spool files, durable | bare single-row commits: {bare:.0} events/s | {spool:.0} events/s | {:.1}x |",
-        FILES * PER_FILE,
-        spool / bare
-    );
+/// (baseline events/s, spool events/s).
+pub fn run(dir: &std::path::Path) -> super::Row {
+    let bare = bare_rate(dir);
+    let spool = spool_rate(dir);
+    super::Row {
+        name: format!("3. intake: {} events as {FILES} spool files, durable", FILES * PER_FILE),
+        baseline: format!("bare single-row commits: {bare:.0} events/s"),
+        measured: format!("{spool:.0} events/s"),
+        ratio: spool / bare,
+        target: ">= 5.0",
+        ok: spool / bare >= 5.0,
+    }
 }
