@@ -258,16 +258,35 @@ async fn a_portal_down_for_ten_intervals_costs_no_attempts_and_sending_resumes_w
     }
     let status = site.status();
     assert!(status["reason"].as_str().unwrap().contains("unreachable"), "{status}");
+    sim.clear_received();
     let back = Instant::now();
     sim.come_back();
-    // The probe every interval (2 s) finds the portal back; the first update follows.
+    // The probe every interval (2 s) finds the portal back, and the first probe that
+    // reaches it resumes sending: it is the first request the portal sees, updates follow.
+    wait_for(Duration::from_secs(10), || {
+        sim.received().iter().any(|r| r.method == "PUT" && r.status < 300)
+    });
+    let resumed = back.elapsed();
+    let seen = sim.received();
+    assert!(
+        seen[0].method == "GET" && seen[0].path.contains("pageSize=1") && seen[0].status == 200,
+        "{:?}",
+        seen[0]
+    );
+    assert_eq!(seen[1].method, "PUT", "{:?}", seen[1]);
+    assert!(
+        resumed < Duration::from_secs(2 + 3),
+        "sending resumed {resumed:?} after the portal came back"
+    );
     wait_for(Duration::from_secs(10), || {
         sim.received().iter().any(|r| r.method == "PUT" && r.status < 300)
     });
     let resumed = back.elapsed();
     assert!(
         resumed < Duration::from_millis(2000 + 1500),
-        "sending resumed {resumed:?} after the portal came back"
+        "sending resumed {resumed:?} after the portal came back at {:?}\n{}",
+        std::time::SystemTime::now() - resumed,
+        site.daemon_log()
     );
     wait_for(Duration::from_secs(10), || {
         ["1001", "1002@hotel", "usr-00003"]
