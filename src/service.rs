@@ -110,7 +110,10 @@ impl Default for Watchdog {
 
 /// Watches the folder of the configuration file, not the file: editors save by writing a
 /// new file and renaming it over the old one, which a watch on the file would lose.
-/// Every event that touches the file's name sends `()` on `changed`.
+/// Every event that touches the file's name sends `()` on `changed`, and so does one on
+/// `..data`: a Kubernetes ConfigMap or Secret volume changes every file at once by
+/// swapping that symbolic link. Other files in the folder (another instance's) are not
+/// this daemon's business.
 pub fn watch_config(path: &Path, changed: mpsc::UnboundedSender<()>) -> notify::Result<notify::RecommendedWatcher> {
     let folder = path
         .parent()
@@ -124,7 +127,8 @@ pub fn watch_config(path: &Path, changed: mpsc::UnboundedSender<()>) -> notify::
         if matches!(event.kind, EventKind::Access(_)) {
             return;
         }
-        if event.paths.iter().any(|p| p.file_name() == name.as_deref()) {
+        let ours = |p: &PathBuf| p.file_name() == name.as_deref() || p.file_name() == Some("..data".as_ref());
+        if event.paths.iter().any(ours) {
             let _ = changed.send(());
         }
     })?;
