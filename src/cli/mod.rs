@@ -393,8 +393,13 @@ fn run_daemon(config: &Config, logs: LogControl) -> Result<u8, CliError> {
             tokio::select! {
                 done = &mut task => {
                     service::stopping();
-                    done.map_err(|e| CliError::Io(format!("the daemon failed: {e}")))??;
-                    return Ok(0);
+                    let done = done.map_err(|e| CliError::Io(format!("the daemon failed: {e}")))
+                        .and_then(|r| r.map_err(CliError::from));
+                    // Said in the Kandy log too, where the technician looks first.
+                    if let Err(e) = &done {
+                        tracing::error!("This kandy-link run ends: {e}");
+                    }
+                    return done.map(|()| 0);
                 }
                 _ = term.recv() => stop_daemon(&stop_tx, "SIGTERM"),
                 _ = int.recv() => stop_daemon(&stop_tx, "SIGINT"),
