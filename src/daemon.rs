@@ -111,7 +111,7 @@ pub async fn run(reload: Reload, mut stop: watch::Receiver<bool>) -> Result<(), 
     let tokens = Arc::new(std::sync::Mutex::new(Store::open(&config.store_path())?));
     let hooks = Hooks {
         tokens: Some(tokens),
-        packets: None,
+        packets: Some(crate::logging::packet_sink()),
     };
     let client = Client::from_config(&config, hooks.clone())?;
     let engine = Engine::new(
@@ -144,6 +144,8 @@ pub async fn run(reload: Reload, mut stop: watch::Receiver<bool>) -> Result<(), 
     });
     let (engine_stop_tx, engine_stop) = watch::channel(false);
     let mut engine = tokio::spawn(engine.run(engine_stop, committed, reload));
+    // The store is open and intake runs: systemd may call the service started.
+    crate::service::ready();
 
     let mut failure = None;
     tokio::select! {

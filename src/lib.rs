@@ -13,6 +13,8 @@
 //! - [`sync`]: what to send to Kandy for each room, and when.
 //! - [`report`]: `status` and `rooms` as operations.md shapes them.
 //! - [`daemon`]: `kandy-link run`: one per store, signals, the intake task.
+//! - [`service`]: life under systemd: sd_notify, the watchdog, reload on SIGHUP or a changed file.
+//! - [`logging`]: the Kandy log files, their rotation and retention, the debug packet log.
 //! - [`kandy`]: everything that speaks to the portal.
 //! - [`sim`]: `kandy-sim`, a portal on this machine for labs, tests and benchmarks.
 //! - [`demo`]: `kandy-link demo`, the pipeline against a simulated portal.
@@ -28,9 +30,11 @@ pub mod event;
 pub mod fault;
 pub mod intake;
 pub mod kandy;
+pub mod logging;
 pub mod names;
 pub mod report;
 pub mod room;
+pub mod service;
 pub mod sim;
 pub mod store;
 pub mod sync;

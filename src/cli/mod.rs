@@ -4,10 +4,11 @@
 
 mod link;
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -16,7 +17,9 @@ use crate::config::{self, Config, ConfigError};
 use crate::daemon::{self, DaemonError};
 use crate::event;
 use crate::intake::{self, Line, Taken};
+use crate::logging::{self, LogControl};
 use crate::report;
+use crate::service;
 use crate::store::{self, Rules, Store, StoreError};
 
 #[derive(Debug, Parser)]
@@ -153,9 +156,14 @@ fn run(args: Args) -> Result<u8, CliError> {
         };
     }
     let config = Config::load(&args.config)?;
-    init_tracing(&config);
+    if let Command::Run = args.command {
+        // Kept until the daemon has stopped: dropping it flushes the log files.
+        let (logs, _flush) = logging::for_daemon(&config).map_err(CliError::Io)?;
+        return run_daemon(&config, logs);
+    }
+    logging::for_command(&config);
     match args.command {
-        Command::Run => run_daemon(&config),
+        Command::Run => unreachable!("handled before the other commands"),
         Command::Demo => unreachable!("handled before the configuration is read"),
         Command::CheckConfig { online } => {
             check_secrets(&config)?;
@@ -240,22 +248,6 @@ fn run(args: Args) -> Result<u8, CliError> {
             Ok(0)
         }
     }
-}
-
-fn init_tracing(config: &Config) {
-    let level = match config.logging.level {
-        config::Level::Error => tracing::Level::ERROR,
-        config::Level::Warn => tracing::Level::WARN,
-        config::Level::Info => tracing::Level::INFO,
-        config::Level::Debug => tracing::Level::DEBUG,
-        config::Level::Trace => tracing::Level::TRACE,
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_max_level(level)
-        .with_target(false)
-        .try_init();
 }
 
 /// Reads each secret that comes from a file, so that a missing credential shows now. A
@@ -358,34 +350,20 @@ fn status(config: &Config) -> Result<report::Status, CliError> {
     Ok(report::status(config, &facts))
 }
 
-/// Reads the file again: a valid one applies at once (all but `queue.*` and
-/// `logging.dir`, which need a restart); an invalid one is logged and the old stays.
-fn reload_config(path: &std::path::Path, reload: &tokio::sync::watch::Sender<Arc<Config>>) {
-    tracing::info!(file = %path.display(), "SIGHUP received; reading the configuration again");
-    match Config::load(path) {
-        Ok(new) => {
-            let old = reload.borrow().clone();
-            if new.queue.state_dir != old.queue.state_dir
-                || new.queue.spool_dir != old.queue.spool_dir
-                || new.queue.max_file_bytes != old.queue.max_file_bytes
-                || new.queue.keep_days != old.queue.keep_days
-                || new.logging.dir != old.logging.dir
-            {
-                tracing::warn!("queue.* and logging.dir changed: they take effect at the next restart");
-            }
-            reload.send_replace(Arc::new(new));
-        }
-        Err(e) => tracing::error!("The configuration was not reloaded; the old settings stay: {e}"),
-    }
-}
+/// How often systemd's STATUS= line is brought up to date.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
 
-fn run_daemon(config: &Config) -> Result<u8, CliError> {
+/// `kandy-link run`: the daemon, with the service around it (service.rs): signals, reload
+/// on SIGHUP or when the file changes, and what systemd is told.
+fn run_daemon(config: &Config, logs: LogControl) -> Result<u8, CliError> {
+    service::enable();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::Io(format!("cannot start the runtime: {e}")))?;
     let (reload_tx, reload) = tokio::sync::watch::channel(Arc::new(config.clone()));
+    let mut reloader = service::Reloader::new(&config.file, reload_tx, Some(logs));
     let path = config.file.clone();
     runtime.block_on(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -395,18 +373,59 @@ fn run_daemon(config: &Config) -> Result<u8, CliError> {
         let mut term = handler(SignalKind::terminate(), "SIGTERM")?;
         let mut int = handler(SignalKind::interrupt(), "SIGINT")?;
         let mut hup = handler(SignalKind::hangup(), "SIGHUP")?;
+        let (changed_tx, mut changed) = tokio::sync::mpsc::unbounded_channel();
+        // Without the watch, SIGHUP still reloads: say so and go on.
+        let _watcher = service::watch_config(&path, changed_tx)
+            .map_err(|e| tracing::warn!(file = %path.display(), "Changes to the configuration file are not watched; reload with SIGHUP: {e}"))
+            .ok();
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let mut task = tokio::spawn(daemon::run(reload, stop));
+        let mut settle: Option<tokio::time::Instant> = None;
+        let mut status_tick = tokio::time::interval(STATUS_EVERY);
+        let mut status_task: Option<tokio::task::JoinHandle<()>> = None;
         loop {
+            let settled = async {
+                match settle {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 done = &mut task => {
-                    done.map_err(|e| CliError::Io(format!("the daemon failed: {e}")))??;
-                    return Ok(0);
+                    service::stopping();
+                    let done = done.map_err(|e| CliError::Io(format!("the daemon failed: {e}")))
+                        .and_then(|r| r.map_err(CliError::from));
+                    // Said in the Kandy log too, where the technician looks first.
+                    if let Err(e) = &done {
+                        tracing::error!("This kandy-link run ends: {e}");
+                    }
+                    return done.map(|()| 0);
                 }
-                _ = term.recv() => { tracing::info!("SIGTERM received; stopping"); let _ = stop_tx.send(true); }
-                _ = int.recv() => { tracing::info!("SIGINT received; stopping"); let _ = stop_tx.send(true); }
-                _ = hup.recv() => reload_config(&path, &reload_tx),
+                _ = term.recv() => stop_daemon(&stop_tx, "SIGTERM"),
+                _ = int.recv() => stop_daemon(&stop_tx, "SIGINT"),
+                _ = hup.recv() => reloader.reload("SIGHUP received"),
+                Some(()) = changed.recv() => settle = Some(tokio::time::Instant::now() + service::SETTLE),
+                () = settled => {
+                    settle = None;
+                    reloader.file_changed();
+                }
+                _ = status_tick.tick() => {
+                    if service::is_ready() && status_task.as_ref().is_none_or(|t| t.is_finished()) {
+                        let config = reloader.current();
+                        status_task = Some(tokio::task::spawn_blocking(move || {
+                            if let Ok(s) = status(&config) {
+                                service::status(&report::one_line(&s));
+                            }
+                        }));
+                    }
+                }
             }
         }
     })
+}
+
+fn stop_daemon(stop: &tokio::sync::watch::Sender<bool>, signal: &str) {
+    tracing::info!("{signal} received; stopping");
+    service::stopping();
+    let _ = stop.send(true);
 }

@@ -187,7 +187,12 @@ impl Engine {
         );
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Pinged from this loop, not from a timer of its own: a loop that is stuck stops
+        // the pings and systemd restarts the service.
+        let mut watchdog = crate::service::Watchdog::new();
         loop {
+            crate::fault::stall("stall-sync-loop");
+            watchdog.ping_if_due();
             self.fire_timers();
             self.dispatch();
             self.flush_if_due()?;
@@ -198,6 +203,7 @@ impl Engine {
                 () = wake.notified() => self.ingest()?,
                 () = tokio::time::sleep_until(deadline) => {}
                 Some(e) = self.writer.failed.recv() => return Err(e),
+                () = watchdog.due() => {}
                 Ok(()) = reload.changed() => {
                     let config = reload.borrow_and_update().clone();
                     self.reconfigure(config)?;

@@ -235,3 +235,44 @@ impl Rng {
         self.0 % n
     }
 }
+
+impl Site {
+    /// The configuration file's text.
+    pub fn config_text(&self) -> String {
+        std::fs::read_to_string(&self.config).unwrap()
+    }
+
+    /// Saves a new configuration the way an editor does: a temporary file renamed over
+    /// the old one (the daemon watches the folder for exactly this).
+    pub fn save_config(&self, text: &str) {
+        let tmp = self.config.with_extension("toml.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &self.config).unwrap();
+    }
+
+    /// The names in the log folder.
+    pub fn log_files(&self) -> Vec<String> {
+        names(&self.path("log"))
+    }
+
+    /// Every log file's text, oldest name first.
+    pub fn log_text(&self) -> String {
+        self.log_files()
+            .iter()
+            .map(|n| std::fs::read_to_string(self.path("log").join(n)).unwrap_or_default())
+            .collect()
+    }
+
+    /// Waits until the log files hold `needle` at least `count` times.
+    pub fn wait_log(&self, needle: &str, count: usize, limit: Duration) {
+        let start = Instant::now();
+        while self.log_text().matches(needle).count() < count {
+            assert!(
+                start.elapsed() < limit,
+                "{needle:?} not {count} times in the log within {limit:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
