@@ -219,10 +219,30 @@ fn fias_is_off_by_default_and_checked_when_set() {
     // (the text after MINIMAL, the line, the key, words of the message).
     let cases = [
         ("[fias]\nmode = \"both\"\n", 8, "fias.mode", "unknown variant"),
-        ("[fias]\naddress = \"pms.hotel:5010\"\n", 8, "fias.address", "not an address"),
-        ("[fias]\nencoding = \"klingon\"\n", 8, "fias.encoding", "not a character set"),
-        ("[fias]\nencoding = \"utf-16le\"\n", 8, "fias.encoding", "cannot carry FIAS framing"),
-        ("[fias]\nlink_alive_secs = 0\n", 8, "fias.link_alive_secs", "between 1 and 3600"),
+        (
+            "[fias]\naddress = \"pms.hotel:5010\"\n",
+            8,
+            "fias.address",
+            "not an address",
+        ),
+        (
+            "[fias]\nencoding = \"klingon\"\n",
+            8,
+            "fias.encoding",
+            "not a character set",
+        ),
+        (
+            "[fias]\nencoding = \"utf-16le\"\n",
+            8,
+            "fias.encoding",
+            "cannot carry FIAS framing",
+        ),
+        (
+            "[fias]\nlink_alive_secs = 0\n",
+            8,
+            "fias.link_alive_secs",
+            "between 1 and 3600",
+        ),
         ("[fias]\nlink_alive = 60\n", 8, "fias.link_alive", "unknown field"),
     ];
     for (extra, line, key, words) in cases {

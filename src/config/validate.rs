@@ -351,7 +351,10 @@ fn fias(c: &Checker<'_, '_>, f: RawFias) -> Result<Fias, ConfigError> {
         None => {
             return Err(c.fail(
                 "fias.encoding",
-                format!("`{}` is not a character set name such as \"utf-8\", \"windows-1252\" or \"iso-8859-1\"", f.encoding),
+                format!(
+                    "`{}` is not a character set name such as \"utf-8\", \"windows-1252\" or \"iso-8859-1\"",
+                    f.encoding
+                ),
             ));
         }
     }
