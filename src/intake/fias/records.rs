@@ -6,9 +6,11 @@
 //! exactly the rules of an event from the spool.
 
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use super::frame::Record;
 use crate::event::{self, Event, MAX_TEXT, Rejection};
+use crate::intake::spool::hex;
 
 /// The link records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,8 +131,10 @@ impl Resync {
                 Value::Object(o)
             })
             .collect();
-        build(de, "sync", |o| {
-            o.insert("rooms".into(), rooms.into());
+        // A resync is told from a resend of itself by what it lists.
+        let rooms = Value::from(rooms);
+        build_with_id("sync", id(de, &rooms.to_string(), ""), |o| {
+            o.insert("rooms".into(), rooms);
         })
     }
 }
@@ -139,23 +143,38 @@ fn one(e: Result<Event, Rejection>) -> Meaning {
     Meaning::Events(vec![e])
 }
 
-/// The event id of a record: `fias:TYPE:RN:G#:DA:TI`, so that a record sent twice is
-/// taken once. Without DA and TI there is nothing to tell a resend from a new record
-/// with the same content (a second check-in of the same guest on another day), so such
-/// a record gets no id and is applied each time it comes.
-fn id(r: &Record, suffix: &str) -> Option<String> {
+/// The event id of a record: `fias:TYPE:RN:G#:DA:TI:DIGEST`, so that a record sent
+/// twice is taken once. DIGEST (8 hex digits of SHA-256 of `content`) keeps apart two
+/// different records of one room and guest within the same second (a name change, then a
+/// class of service), which DA and TI alone would make one. Without DA and TI there is
+/// nothing to tell a resend from a new record with the same content (the same guest
+/// checking in again another day), so such a record gets no id and is applied each time.
+fn id(r: &Record, content: &str, suffix: &str) -> Option<String> {
     if r.get("DA").is_none() && r.get("TI").is_none() {
         return None;
     }
     let f = |k| r.get(k).unwrap_or_default();
+    let digest = hex(&Sha256::digest(content.as_bytes()));
     Some(format!(
-        "fias:{}:{}:{}:{}:{}{suffix}",
+        "fias:{}:{}:{}:{}:{}:{}{suffix}",
         r.kind,
         f("RN"),
         f("G#"),
         f("DA"),
-        f("TI")
+        f("TI"),
+        &digest[..8]
     ))
+}
+
+/// A record's content as sent: its type and fields in order.
+fn content(r: &Record) -> String {
+    let mut out = r.kind.clone();
+    for (k, v) in &r.fields {
+        out.push('|');
+        out.push_str(k);
+        out.push_str(v);
+    }
+    out
 }
 
 fn room(r: &Record) -> Value {
@@ -170,7 +189,7 @@ fn put(o: &mut Map<String, Value>, key: &str, value: Option<&str>) {
 
 /// An event of `kind` with the record's id, validated as any event is.
 fn build(r: &Record, kind: &str, fill: impl FnOnce(&mut Map<String, Value>)) -> Result<Event, Rejection> {
-    build_with_id(kind, id(r, ""), fill)
+    build_with_id(kind, id(r, &content(r), ""), fill)
 }
 
 fn build_with_id(
@@ -261,7 +280,7 @@ fn guest_change(r: &Record) -> Meaning {
         }));
     }
     if let Some(cs) = r.get("CS") {
-        events.push(build_with_id("call_permission", id(r, ":CS"), |o| {
+        events.push(build_with_id("call_permission", id(r, &content(r), ":CS"), |o| {
             o.insert("room".into(), room(r));
             o.insert("level".into(), cs.into());
         }));
