@@ -198,9 +198,11 @@ mod tests {
     }
 
     /// (what, the stream, the records, the stray reasons).
+    type StrayCase<'a> = (&'a str, &'a [u8], &'a [&'a [u8]], &'a [&'a str]);
+
     #[test]
     fn stray_bytes_are_reported_and_never_join_a_record() {
-        let cases: [(&str, &[u8], &[&[u8]], &[&str]); 5] = [
+        let cases: [StrayCase<'_>; 5] = [
             (
                 "garbage before",
                 b"\xff\x00junk\x02LA|\x03",

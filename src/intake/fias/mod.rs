@@ -4,10 +4,12 @@
 //! - `frame`: STX/ETX framing, a record's type and fields (pure).
 //! - `records`: what each record means, and the resync that becomes one `sync` (pure).
 //! - `link`: the TCP session, in server or client mode; commits and wakes the sync loop.
+//! - `sim`: a FIAS PMS on this machine, for tests and labs.
 
 pub mod frame;
 pub mod link;
 pub mod records;
+pub mod sim;
 
 pub use link::run;
 

@@ -38,11 +38,13 @@ fn events(m: Meaning) -> Vec<Result<Event, Rejection>> {
     }
 }
 
+type Events = Vec<Result<Event, Rejection>>;
+
 /// (what, the record, the events it becomes).
 #[test]
 fn guest_records_become_the_events_of_the_spec() {
     let long = format!("GI|RN1|GN{}|", "x".repeat(80));
-    let cases: Vec<(&str, &str, Vec<Result<Event, Rejection>>)> = vec![
+    let cases: Vec<(&str, &str, Events)> = vec![
         (
             "GI: a check-in with every guest field and CS",
             "GI|RN101|G#778812|GNSmith|GFJohn|GTMr|GLEN|GVG|CS2|DA260304|TI101500|",
