@@ -27,11 +27,13 @@ async fn kandy() -> Sim {
 
 /// A site whose link talks FIAS as `mode` at `address`, resending to Kandy every second.
 fn site(sim: &Sim, mode: &str, address: SocketAddr, encoding: &str) -> Site {
+    site_with(sim, mode, address, &format!("encoding = \"{encoding}\"\n"))
+}
+
+fn site_with(sim: &Sim, mode: &str, address: SocketAddr, fias: &str) -> Site {
     Site::for_sim(
         sim,
-        &format!(
-            "[scheduling]\ninterval_secs = 1\n\n[fias]\nmode = \"{mode}\"\naddress = \"{address}\"\nencoding = \"{encoding}\"\n"
-        ),
+        &format!("[scheduling]\ninterval_secs = 1\n\n[fias]\nmode = \"{mode}\"\naddress = \"{address}\"\n{fias}"),
     )
 }
 
@@ -335,4 +337,28 @@ async fn garbage_bytes_malformed_and_unknown_records_keep_the_link_up() {
     }
     // Three records broke a rule (two malformed, one bad room): counted as rejected.
     assert_eq!(site.status()["events"]["rejected"], 3, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_alives_flow_and_a_silent_pms_is_dropped_then_taken_back() {
+    let sim = kandy().await;
+    let addr = free_port();
+    let site = site_with(&sim, "server", addr, "link_alive_secs = 1\n");
+    let _daemon = site.daemon();
+    let pms = Pms::new(encoding_rs::UTF_8);
+    let link = connect(&pms, addr, &site).await;
+    // The link sends LA every second, beyond the one of the handshake.
+    until("link alives", || link.count("LA|") >= 3).await;
+    assert!(!link.closed());
+    // The PMS hangs: after two seconds of silence the link drops the connection.
+    link.mute();
+    until("the silent connection dropped", || link.closed()).await;
+    assert!(
+        site.daemon_log().contains("nothing from the PMS for 2s"),
+        "{}",
+        site.daemon_log()
+    );
+    // The PMS comes back: a new link start, and a new resync.
+    let again = connect(&pms, addr, &site).await;
+    until("the resync asked again", || again.count("DR|") == 1).await;
 }

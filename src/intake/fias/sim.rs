@@ -172,6 +172,8 @@ struct Seen {
     received: Vec<String>,
     up: bool,
     closed: bool,
+    /// Answers nothing any more, as a hung PMS would.
+    mute: bool,
 }
 
 /// One connection of the PMS with the link.
@@ -210,6 +212,9 @@ impl PmsLink {
                         continue;
                     };
                     lock(&s).received.push(frame::escape(&bytes, p.encoding));
+                    if lock(&s).mute {
+                        continue;
+                    }
                     let answer = match r.kind.as_str() {
                         "LS" if answers_ls => vec![format!("LS|{}", stamp())],
                         "LA" => {
@@ -273,6 +278,11 @@ impl PmsLink {
     pub async fn close(self) {
         self.reader.abort();
         let _ = self.writer.lock().await.shutdown().await;
+    }
+
+    /// From now on the PMS answers nothing on this connection (it still reads).
+    pub fn mute(&self) {
+        lock(&self.seen).mute = true;
     }
 
     /// The records received on this connection, control characters escaped.
