@@ -143,6 +143,7 @@ pub async fn run(reload: Reload, mut stop: watch::Receiver<bool>) -> Result<(), 
         store
     });
     let (engine_stop_tx, engine_stop) = watch::channel(false);
+    let fias = crate::intake::fias::spawn(&config, &reload, &committed, engine_stop_tx.subscribe())?;
     let mut engine = tokio::spawn(engine.run(engine_stop, committed, reload));
     // The store is open and intake runs: systemd may call the service started.
     crate::service::ready();
@@ -160,6 +161,9 @@ pub async fn run(reload: Reload, mut stop: watch::Receiver<bool>) -> Result<(), 
     let _ = wake_tx.send(Wake::Stop);
     let _ = engine_stop_tx.send(true);
     drop(watcher);
+    if let Some(fias) = fias {
+        let _ = fias.await;
+    }
     if (!engine.is_finished() || failure.is_none())
         && let Ok(Err(e)) = engine.await
     {

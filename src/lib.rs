@@ -7,7 +7,7 @@
 //! - [`event`]: the PMS events and their validation (pure).
 //! - [`room`]: room state and the pure function that applies an event to it.
 //! - [`store`]: the durable SQLite store; the only module that speaks SQL.
-//! - [`intake`]: the ways events come in (spool directory, command line).
+//! - [`intake`]: the ways events come in (spool directory, command line, FIAS link).
 //! - [`directory`]: the extension cache of Kandy users and mailbox matching (pure).
 //! - [`names`]: the name a room's Kandy user shows (pure).
 //! - [`sync`]: what to send to Kandy for each room, and when.

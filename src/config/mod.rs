@@ -9,12 +9,13 @@ mod raw;
 mod secret;
 mod validate;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 pub use error::ConfigError;
-pub use raw::{Api, CallPermissions, HmacMode, Level, Names, Rooms, Rotation, Scheduling};
+pub use raw::{Api, CallPermissions, FiasMode, HmacMode, Level, Names, Rooms, Rotation, Scheduling};
 pub use secret::{MASK, Secret, SecretSource};
 
 /// Where the file is looked for when `--config` is not given.
@@ -32,6 +33,7 @@ pub struct Config {
     pub names: Names,
     pub call_permissions: CallPermissions,
     pub rooms: Rooms,
+    pub fias: Fias,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +72,25 @@ pub struct Queue {
     pub spool_dir: PathBuf,
     pub max_file_bytes: u64,
     pub keep_days: u64,
+}
+
+/// `[fias]`, checked: the address parses and the character set is one FIAS framing can
+/// carry (ASCII-compatible, so STX, ETX and `|` keep their meaning).
+#[derive(Debug, Clone, Serialize)]
+pub struct Fias {
+    pub mode: FiasMode,
+    pub address: SocketAddr,
+    /// The label as written (`windows-1252`, `utf-8`, ...); `encoding()` resolves it.
+    pub encoding: String,
+    pub link_alive_secs: u64,
+    pub resync_on_connect: bool,
+}
+
+impl Fias {
+    /// The character set the PMS sends and is sent in.
+    pub fn encoding(&self) -> &'static encoding_rs::Encoding {
+        encoding_rs::Encoding::for_label(self.encoding.as_bytes()).unwrap_or(encoding_rs::UTF_8)
+    }
 }
 
 impl Config {

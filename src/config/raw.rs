@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub call_permissions: CallPermissions,
     #[serde(default)]
     pub rooms: Rooms,
+    #[serde(default)]
+    pub fias: RawFias,
 }
 
 #[derive(Debug, Deserialize)]
@@ -256,4 +258,37 @@ impl Default for CallPermissions {
 pub struct Rooms {
     pub ignore: Vec<String>,
     pub mailboxes: BTreeMap<String, String>,
+}
+
+/// `[fias]`: the direct FIAS link to the PMS (fias.md). Off unless asked for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawFias {
+    pub mode: FiasMode,
+    pub address: String,
+    pub encoding: String,
+    pub link_alive_secs: u64,
+    pub resync_on_connect: bool,
+}
+
+impl Default for RawFias {
+    fn default() -> Self {
+        RawFias {
+            mode: FiasMode::Off,
+            address: "0.0.0.0:5010".into(),
+            encoding: "utf-8".into(),
+            link_alive_secs: 60,
+            resync_on_connect: true,
+        }
+    }
+}
+
+/// Who opens the TCP connection: nobody, the PMS (we listen), or we (the PMS listens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FiasMode {
+    #[default]
+    Off,
+    Server,
+    Client,
 }

@@ -200,3 +200,55 @@ fn the_annotated_example_file_is_valid() {
     let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.kandy.api, Api::default());
 }
+
+#[test]
+fn fias_is_off_by_default_and_checked_when_set() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.fias.mode, FiasMode::Off);
+    assert_eq!(c.fias.address.to_string(), "0.0.0.0:5010");
+    assert_eq!(c.fias.encoding(), encoding_rs::UTF_8);
+    assert_eq!((c.fias.link_alive_secs, c.fias.resync_on_connect), (60, true));
+
+    let on = parse(&format!(
+        "{MINIMAL}[fias]\nmode = \"client\"\naddress = \"192.0.2.10:5010\"\nencoding = \"iso-8859-1\"\n"
+    ))
+    .unwrap();
+    assert_eq!(on.fias.mode, FiasMode::Client);
+    assert_eq!(on.fias.encoding(), encoding_rs::WINDOWS_1252);
+
+    // (the text after MINIMAL, the line, the key, words of the message).
+    let cases = [
+        ("[fias]\nmode = \"both\"\n", 8, "fias.mode", "unknown variant"),
+        (
+            "[fias]\naddress = \"pms.hotel:5010\"\n",
+            8,
+            "fias.address",
+            "not an address",
+        ),
+        (
+            "[fias]\nencoding = \"klingon\"\n",
+            8,
+            "fias.encoding",
+            "not a character set",
+        ),
+        (
+            "[fias]\nencoding = \"utf-16le\"\n",
+            8,
+            "fias.encoding",
+            "cannot carry FIAS framing",
+        ),
+        (
+            "[fias]\nlink_alive_secs = 0\n",
+            8,
+            "fias.link_alive_secs",
+            "between 1 and 3600",
+        ),
+        ("[fias]\nlink_alive = 60\n", 8, "fias.link_alive", "unknown field"),
+    ];
+    for (extra, line, key, words) in cases {
+        let e = parse(&format!("{MINIMAL}{extra}")).expect_err(extra);
+        assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
+        assert_eq!(e.line, Some(line), "{extra}: {e}");
+        assert!(e.message.contains(words), "{extra}: {e}");
+    }
+}

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, Located};
-use super::raw::{Api, CallPermissions, HmacMode, Names, RawConfig, Rooms};
-use super::{Config, Kandy, Logging, Queue, SecretSource};
+use super::raw::{Api, CallPermissions, HmacMode, Names, RawConfig, RawFias, Rooms};
+use super::{Config, Fias, Kandy, Logging, Queue, SecretSource};
 use crate::event;
 use crate::kandy::template;
 
@@ -100,6 +100,7 @@ pub fn validate(raw: RawConfig, located: &Located<'_>, dir: &Path) -> Result<Con
     names(&c, &raw.names)?;
     call_permissions(&c, &raw.call_permissions)?;
     rooms(&c, &raw.rooms)?;
+    let fias = fias(&c, raw.fias)?;
 
     Ok(Config {
         file: located.file.clone(),
@@ -110,6 +111,7 @@ pub fn validate(raw: RawConfig, located: &Located<'_>, dir: &Path) -> Result<Con
         names: raw.names,
         call_permissions: raw.call_permissions,
         rooms: raw.rooms,
+        fias,
     })
 }
 
@@ -326,4 +328,42 @@ fn rooms(c: &Checker<'_, '_>, r: &Rooms) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+fn fias(c: &Checker<'_, '_>, f: RawFias) -> Result<Fias, ConfigError> {
+    let address = f.address.trim().parse().map_err(|_| {
+        c.fail(
+            "fias.address",
+            format!(
+                "`{}` is not an address and port such as \"0.0.0.0:5010\" or \"192.0.2.10:5010\"",
+                f.address
+            ),
+        )
+    })?;
+    match encoding_rs::Encoding::for_label(f.encoding.trim().as_bytes()) {
+        Some(e) if e.is_ascii_compatible() => {}
+        Some(_) => {
+            return Err(c.fail(
+                "fias.encoding",
+                format!("`{}` cannot carry FIAS framing; use an ASCII-based character set such as \"utf-8\" or \"windows-1252\"", f.encoding),
+            ));
+        }
+        None => {
+            return Err(c.fail(
+                "fias.encoding",
+                format!(
+                    "`{}` is not a character set name such as \"utf-8\", \"windows-1252\" or \"iso-8859-1\"",
+                    f.encoding
+                ),
+            ));
+        }
+    }
+    c.range("fias.link_alive_secs", f.link_alive_secs, 1, 3600)?;
+    Ok(Fias {
+        mode: f.mode,
+        address,
+        encoding: f.encoding.trim().to_string(),
+        link_alive_secs: f.link_alive_secs,
+        resync_on_connect: f.resync_on_connect,
+    })
 }

@@ -2,6 +2,7 @@
 //! (`enqueue` and the helpers). Both split input into events the same way and take them
 //! into the store in one transaction per batch.
 
+pub mod fias;
 pub mod spool;
 
 use std::fmt::Write;
