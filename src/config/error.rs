@@ -104,6 +104,10 @@ impl<'a> Located<'a> {
             });
         }
         // "unknown field `x`" points at the key itself; key_at gave its full path.
+        if err.key.as_deref().is_some_and(is_secret_key) {
+            // serde quotes the value it could not take: a secret must not reach an error.
+            err.message = "must be a string in quotes (the value is not shown: it is a secret)".into();
+        }
         err
     }
 
@@ -163,6 +167,11 @@ fn walk(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) {
     }
 }
 
+/// The keys whose values are secrets.
+fn is_secret_key(key: &str) -> bool {
+    matches!(key, "kandy.password" | "kandy.user_token" | "kandy.hmac")
+}
+
 fn backquoted_after(message: &str, prefix: &str) -> Option<String> {
     let rest = &message[message.find(prefix)? + prefix.len()..];
     let rest = rest.strip_prefix('`')?;
@@ -213,6 +222,19 @@ mod tests {
             l.key_at(text.find("1101").unwrap()).as_deref(),
             Some("rooms.mailboxes.101A")
         );
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_not_quoted() {
+        for text in ["[kandy]\npassword = 12345678\n", "[kandy]\nhmac = 12345678\n", "[kandy]\nuser_token = 12345678\n"] {
+            let l = Located::parse(PathBuf::from("k.toml"), text).unwrap();
+            let e = toml::from_str::<super::super::raw::RawConfig>(text).unwrap_err();
+            let shown = l.deserialize_error(&e).to_string();
+            assert!(!shown.contains("12345678"), "{shown}");
+            assert!(shown.contains("line 2"), "{shown}");
+        }
+        let e = Located::parse(PathBuf::from("k.toml"), "[kandy]\npassword = hunter2\n").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]
