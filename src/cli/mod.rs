@@ -157,6 +157,7 @@ fn run(args: Args) -> Result<u8, CliError> {
     }
     let config = Config::load(&args.config)?;
     if let Command::Run = args.command {
+        few_malloc_arenas();
         // Kept until the daemon has stopped: dropping it flushes the log files.
         let (logs, _flush) = logging::for_daemon(&config).map_err(CliError::Io)?;
         return run_daemon(&config, logs);
@@ -355,6 +356,32 @@ const STATUS_EVERY: Duration = Duration::from_secs(5);
 
 /// `kandy-link run`: the daemon, with the service around it (service.rs): signals, reload
 /// on SIGHUP or when the file changes, and what systemd is told.
+/// glibc gives each thread that allocates under contention an arena of its own (up to
+/// eight per core), and freed memory stays in them: over a day of bursts the daemon's
+/// resident memory creeps up by a third. Two arenas are plenty for its few threads. The
+/// setting is read only when a process starts, so `run` starts itself again with it,
+/// under the same pid (systemd's notify and watchdog are unaffected).
+fn few_malloc_arenas() {
+    use std::os::unix::process::CommandExt;
+    const TUNABLE: &str = "glibc.malloc.arena_max=2";
+    let current = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if !cfg!(target_env = "gnu") || current.contains("glibc.malloc.arena_max") {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let tunables = if current.is_empty() {
+        TUNABLE.to_string()
+    } else {
+        format!("{current}:{TUNABLE}")
+    };
+    let error = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", tunables)
+        .exec();
+    // Only reached when the exec failed: run as we are.
+    tracing::debug!("could not restart with fewer malloc arenas: {error}");
+}
+
 fn run_daemon(config: &Config, logs: LogControl) -> Result<u8, CliError> {
     service::enable();
     let runtime = tokio::runtime::Builder::new_multi_thread()
