@@ -12,9 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kandy_link::config::HmacMode;
 use kandy_link::directory::{Directory, Resolution};
-use kandy_link::kandy::sign::{self, Signed};
 use kandy_link::sim::{self, Options, Sim};
 
 use super::Row;
@@ -229,31 +227,7 @@ async fn bare_client(sim: &Sim, users: &[String]) -> Duration {
             let (http, token, o, slots) = (http.clone(), token.clone(), o.clone(), slots.clone());
             tasks.push(tokio::spawn(async move {
                 let _slot = slots.acquire().await.unwrap();
-                let timestamp = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs()
-                    .to_string();
-                let signed = Signed {
-                    method: "PUT",
-                    path_and_query: &path,
-                    user_id: &o.user_id,
-                    group_id: &o.group_id,
-                    timestamp: &timestamp,
-                    nonce: "",
-                    body: body.as_bytes(),
-                };
-                let hmac = sign::x_hmac(HmacMode::Sign, &o.hmac, &signed);
-                let answer = http
-                    .put(url)
-                    .header("x-user-id", &o.user_id)
-                    .header("x-group-id", &o.group_id)
-                    .header("x-user-token", token)
-                    .header("x-timestamp", timestamp)
-                    .header("x-hmac", hmac)
-                    .header("content-type", "application/json")
-                    .header("accept", "application/json")
-                    .body(body)
+                let answer = super::bare_request(&http, &o, &token, reqwest::Method::PUT, &url, &path, body)
                     .send()
                     .await
                     .unwrap();

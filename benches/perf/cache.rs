@@ -3,8 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use kandy_link::config::{Config, HmacMode};
-use kandy_link::kandy::sign::{self, Signed};
+use kandy_link::config::Config;
 use kandy_link::kandy::{Client, Hooks};
 use kandy_link::sim::{self, Options};
 
@@ -63,29 +62,8 @@ async fn bare_listing(sim: &sim::Sim, size: u64) -> Duration {
             "{}/groups/{}/users?page={page}&pageSize={size}",
             o.base_path, o.group_id
         );
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            .to_string();
-        let signed = Signed {
-            method: "GET",
-            path_and_query: &path,
-            user_id: &o.user_id,
-            group_id: &o.group_id,
-            timestamp: &timestamp,
-            nonce: "",
-            body: b"",
-        };
         let url = format!("http://{}{path}", sim.addr());
-        let body = http
-            .get(url)
-            .header("x-user-id", &o.user_id)
-            .header("x-group-id", &o.group_id)
-            .header("x-user-token", &token)
-            .header("x-timestamp", &timestamp)
-            .header("x-hmac", sign::x_hmac(HmacMode::Sign, &o.hmac, &signed))
-            .header("accept", "application/json")
+        let body = super::bare_request(&http, &o, &token, reqwest::Method::GET, &url, &path, "")
             .send()
             .await
             .unwrap()

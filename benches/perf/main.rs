@@ -7,6 +7,46 @@ mod burst;
 mod cache;
 mod intake;
 
+/// A request as the bare baselines send it: every header of kandy-api.md, signed with
+/// the simulator's key, without going through kandy-link's client.
+pub fn bare_request(
+    http: &reqwest::Client,
+    o: &kandy_link::sim::Options,
+    token: &str,
+    method: reqwest::Method,
+    url: &str,
+    path_and_query: &str,
+    body: &'static str,
+) -> reqwest::RequestBuilder {
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let signed = kandy_link::kandy::sign::Signed {
+        method: method.as_str(),
+        path_and_query,
+        user_id: &o.user_id,
+        group_id: &o.group_id,
+        timestamp: &timestamp,
+        nonce: "",
+        body: body.as_bytes(),
+    };
+    let hmac = kandy_link::kandy::sign::x_hmac(kandy_link::config::HmacMode::Sign, &o.hmac, &signed);
+    let mut request = http
+        .request(method, url)
+        .header("x-user-id", &o.user_id)
+        .header("x-group-id", &o.group_id)
+        .header("x-user-token", token)
+        .header("x-timestamp", timestamp)
+        .header("x-hmac", hmac)
+        .header("accept", "application/json");
+    if !body.is_empty() {
+        request = request.header("content-type", "application/json").body(body);
+    }
+    request
+}
+
 /// One line of the table.
 #[derive(Debug)]
 pub struct Row {
