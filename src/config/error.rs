@@ -226,7 +226,11 @@ mod tests {
 
     #[test]
     fn a_secret_of_the_wrong_type_is_not_quoted() {
-        for text in ["[kandy]\npassword = 12345678\n", "[kandy]\nhmac = 12345678\n", "[kandy]\nuser_token = 12345678\n"] {
+        for text in [
+            "[kandy]\npassword = 12345678\n",
+            "[kandy]\nhmac = 12345678\n",
+            "[kandy]\nuser_token = 12345678\n",
+        ] {
             let l = Located::parse(PathBuf::from("k.toml"), text).unwrap();
             let e = toml::from_str::<super::super::raw::RawConfig>(text).unwrap_err();
             let shown = l.deserialize_error(&e).to_string();
