@@ -97,15 +97,7 @@ impl Store {
         let sync: i64 = c
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        if !mode.eq_ignore_ascii_case("wal") || sync != 2 {
-            return Err(StoreError::Refused {
-                path: self.path.clone(),
-                what: format!(
-                    "SQLite runs with journal_mode={mode} and synchronous={sync}, not WAL and FULL (2); refusing to take events in without durable commits"
-                ),
-            });
-        }
-        Ok(())
+        durable(&self.path, &mode, sync)
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -121,6 +113,19 @@ impl Store {
             .map_err(|e| sqlite(&path, e))?;
         Ok(Intake::new(tx, path))
     }
+}
+
+/// Refuses a connection whose pragmas, as read back, do not promise durable commits.
+fn durable(path: &Path, mode: &str, sync: i64) -> Result<(), StoreError> {
+    if !mode.eq_ignore_ascii_case("wal") || sync != 2 {
+        return Err(StoreError::Refused {
+            path: path.to_path_buf(),
+            what: format!(
+                "SQLite runs with journal_mode={mode} and synchronous={sync}, not WAL and FULL (2); refusing to take events in without durable commits"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
