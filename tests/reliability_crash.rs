@@ -246,3 +246,74 @@ async fn sigkill_twenty_times_during_a_burst_loses_nothing_and_every_room_conver
         want.len()
     );
 }
+
+/// Five check-ins marked `TAG-n`, room 101..105.
+fn five(tag: &str) -> (String, Vec<String>) {
+    let mut body = String::new();
+    let mut marks = Vec::new();
+    for n in 0..5 {
+        let mark = format!("{tag}-{n}");
+        body.push_str(&format!(
+            "{{\"type\":\"check_in\",\"room\":\"10{n}\",\"guest\":{{\"last\":\"{mark}\"}}}}\n"
+        ));
+        marks.push(mark);
+    }
+    (body, marks)
+}
+
+/// The crash the random kills rarely hit: just before the commit. Nothing is reported
+/// taken (the files stay, `enqueue` fails), nothing is stored, and after a restart every
+/// event is in once.
+#[test]
+fn a_crash_just_before_the_commit_reports_nothing_and_loses_nothing() {
+    let site = Site::new();
+    std::fs::create_dir_all(site.incoming()).unwrap();
+    let mut all = Vec::new();
+    for k in 0..3 {
+        let (body, marks) = five(&format!("S{k}"));
+        site.drop_file(&format!("s{k}.jsonl"), body.as_bytes());
+        all.extend(marks);
+    }
+    let crashed = site.daemon_with(&[("KANDY_LINK_FAULT", "before-spool-commit")]);
+    let status = { crashed }.child.wait().unwrap();
+    assert!(!status.success(), "the fault point should have aborted the daemon");
+    assert_eq!(
+        site.waiting(),
+        ["s0.jsonl", "s1.jsonl", "s2.jsonl"],
+        "no file is removed before its commit"
+    );
+    assert!(markers(&site).is_empty(), "nothing was committed");
+
+    let (body, marks) = five("C");
+    let out = site
+        .cmd(&["enqueue", "-"])
+        .env("KANDY_LINK_FAULT", "before-enqueue-commit")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(body.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("accepted"),
+        "{}",
+        text(&out)
+    );
+    assert!(markers(&site).is_empty(), "nothing was committed");
+    let again = site.run(&["enqueue", "-"], &body);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    all.extend(marks);
+
+    let daemon = site.daemon();
+    wait_for(Duration::from_secs(20), || site.waiting().is_empty());
+    assert!(daemon.stop().success(), "{}", site.daemon_log());
+    let stored = markers(&site);
+    for m in &all {
+        assert_eq!(stored.get(m), Some(&1), "{m}: {stored:?}");
+    }
+    assert_eq!(stored.len(), all.len(), "{stored:?}");
+}

@@ -147,6 +147,7 @@ impl Spool {
             };
             outcomes.push((name, report, accepted));
         }
+        crate::fault::point("before-spool-commit");
         tx.commit()?;
         crate::fault::point("after-spool-commit");
         self.done.clear();
