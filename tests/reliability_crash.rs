@@ -111,7 +111,7 @@ async fn sigkill_twenty_times_during_a_burst_loses_nothing_and_every_room_conver
     .unwrap();
     let site = Site::for_sim(
         &sim,
-        "enable_debug = true\n[scheduling]\ninterval_secs = 1\nretries = 2\n",
+        "enable_debug = true\nlevel = \"trace\"\n[scheduling]\ninterval_secs = 1\nretries = 2\n",
     );
     std::fs::create_dir_all(site.incoming()).unwrap();
     let mut tokens = vec![];

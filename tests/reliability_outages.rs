@@ -13,7 +13,7 @@ use common::{Site, assert_no_secrets, seeded_user, text, wait_for};
 use kandy_link::sim::{self, Down, Fault, Options, Sim};
 
 const ROOMS: usize = 12;
-const FAST: &str = "enable_debug = true\n[scheduling]\ninterval_secs = 1\nretries = 2\n";
+const FAST: &str = "enable_debug = true\nlevel = \"trace\"\n[scheduling]\ninterval_secs = 1\nretries = 2\n";
 /// Far beyond one interval: a loaded 2-core machine must not make these tests flaky.
 const CONVERGE: Duration = Duration::from_secs(30);
 
