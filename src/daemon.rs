@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -19,6 +20,9 @@ use crate::sync::{Engine, Reload};
 /// blind), and how often the heartbeat is written.
 const POLL: Duration = Duration::from_secs(1);
 const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often events and rejected files older than `queue.keep_days` are removed (and at
+/// start).
+const PURGE: Duration = Duration::from_secs(3600);
 /// How long `run` waits for the store's lock before it decides another daemon holds it.
 const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
@@ -54,6 +58,7 @@ impl Lock {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o640)
             .open(&path)
             .map_err(|e| DaemonError::Io(format!("cannot open {}: {e}", path.display())))?;
         // `status` takes a shared lock for an instant to see whether a daemon runs: try
@@ -186,6 +191,28 @@ pub async fn run(reload: Reload, mut stop: watch::Receiver<bool>) -> Result<(), 
     Ok(())
 }
 
+/// Removes applied events and rejected files older than `keep_days` (they hold guest names).
+fn purge(store: &mut Store, spool: &Spool, keep_days: u64) -> Result<(), DaemonError> {
+    let keep = Duration::from_secs(keep_days.saturating_mul(86_400));
+    let before = std::time::SystemTime::now()
+        .checked_sub(keep)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let secs = before
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let events = store.purge_events(secs)?;
+    let files = spool.purge_rejected(before)?;
+    if events + files > 0 {
+        tracing::info!(
+            events,
+            files,
+            keep_days,
+            "Removed events and rejected files older than queue.keep_days"
+        );
+    }
+    Ok(())
+}
+
 /// Takes spool files in until told to stop; wakes the sync loop after each commit.
 fn intake_loop(
     config: &Reload,
@@ -196,9 +223,14 @@ fn intake_loop(
     pid: u32,
 ) -> Result<(), DaemonError> {
     let mut last_beat = Instant::now();
+    let mut last_purge: Option<Instant> = None;
     loop {
         // The settings of the moment: a reload changes permissions and rooms.
         let config = config.borrow().clone();
+        if last_purge.is_none_or(|t| t.elapsed() >= PURGE) {
+            purge(store, spool, config.queue.keep_days)?;
+            last_purge = Some(Instant::now());
+        }
         let configured: Vec<String> = config.rooms.mailboxes.keys().cloned().collect();
         let rules = Rules {
             permissions: &config.call_permissions,

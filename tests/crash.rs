@@ -5,23 +5,10 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{Rng, Site, text, wait_for};
-
-/// How many times each marker (a guest's last name) is in the store's events.
-fn markers(site: &Site) -> HashMap<String, usize> {
-    let db = site.store();
-    let mut stmt = db.prepare("SELECT raw FROM events").unwrap();
-    let mut out = HashMap::new();
-    for raw in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
-        let v: serde_json::Value = serde_json::from_str(&raw.unwrap()).unwrap();
-        *out.entry(v["guest"]["last"].as_str().unwrap().to_string()).or_insert(0) += 1;
-    }
-    out
-}
+use common::{Rng, Site, markers, text, wait_for};
 
 /// Ten check-ins marked `PREFIX{n}`; every other one has an id.
 fn events(prefix: &str, first: usize) -> (String, Vec<String>) {

@@ -176,7 +176,20 @@ fn run(args: Args) -> Result<u8, CliError> {
             Ok(0)
         }
         Command::Enqueue { file } => {
-            let (bytes, source) = read_input(&file)?;
+            let max = config.queue.max_file_bytes;
+            let (bytes, source) = read_input(&file, max)?;
+            if bytes.len() as u64 > max {
+                // Bad input like any other: counted, named, nothing of it taken in.
+                let mut store = Store::open(&config.store_path())?;
+                let mut tx = store.intake()?;
+                tx.count_rejected(1);
+                tx.commit()?;
+                eprintln!(
+                    "{source}: rejected: it is more than queue.max_file_bytes ({max} bytes); nothing of it was taken in"
+                );
+                println!("0 accepted, 0 duplicate, 1 rejected");
+                return Ok(1);
+            }
             let taken = enqueue(&config, intake::object_or_lines(&bytes), &source)?;
             Ok(print_taken(&taken))
         }
@@ -278,15 +291,20 @@ fn check_secrets(config: &Config) -> Result<(), CliError> {
     Ok(())
 }
 
-fn read_input(file: &str) -> Result<(Vec<u8>, String), CliError> {
+/// The input of `enqueue`, read up to one byte more than `max` (an endless or huge input
+/// is refused, not read into memory whole).
+fn read_input(file: &str, max: u64) -> Result<(Vec<u8>, String), CliError> {
     let mut bytes = Vec::new();
     if file == "-" {
         std::io::stdin()
+            .take(max + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| CliError::Io(format!("cannot read standard input: {e}")))?;
         Ok((bytes, "enqueue:-".into()))
     } else {
-        bytes = std::fs::read(file).map_err(|e| CliError::Io(format!("cannot read {file}: {e}")))?;
+        std::fs::File::open(file)
+            .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+            .map_err(|e| CliError::Io(format!("cannot read {file}: {e}")))?;
         Ok((bytes, format!("enqueue:{file}")))
     }
 }

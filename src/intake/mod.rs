@@ -142,6 +142,7 @@ pub fn take_lines(tx: &mut Intake<'_>, lines: Vec<Line>, source: &str, rules: Ru
 pub fn enqueue(store: &mut Store, lines: Vec<Line>, source: &str, rules: Rules<'_>) -> Result<Taken, StoreError> {
     let mut tx = store.intake()?;
     let taken = take_lines(&mut tx, lines, source, rules)?;
+    crate::fault::point("before-enqueue-commit");
     tx.commit()?;
     Ok(taken)
 }

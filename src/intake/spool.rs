@@ -14,6 +14,7 @@ use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
@@ -146,6 +147,7 @@ impl Spool {
             };
             outcomes.push((name, report, accepted));
         }
+        crate::fault::point("before-spool-commit");
         tx.commit()?;
         crate::fault::point("after-spool-commit");
         self.done.clear();
@@ -333,6 +335,56 @@ impl Spool {
             }
         }
         unreachable!("u32 names run out")
+    }
+}
+
+impl Spool {
+    /// Removes what `rejected/` holds from before `before` (it holds guest names): a file
+    /// goes with its `.error`, dated by the report, which was written when it was moved.
+    pub fn purge_rejected(&self, before: SystemTime) -> Result<usize, StoreError> {
+        let read = fs::read_dir(&self.rejected).map_err(|e| io(&self.rejected, e))?;
+        let names: Vec<OsString> = read.filter_map(|e| e.ok().map(|e| e.file_name())).collect();
+        let old = |name: &OsString| {
+            fs::symlink_metadata(self.rejected.join(name))
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < before)
+        };
+        let mut removed = 0;
+        for name in &names {
+            let bytes = name.as_bytes();
+            let doomed = if let Some(stem) = bytes.strip_suffix(b".error") {
+                // A file is dated by its report; its own date is the producer's.
+                old(name) && {
+                    remove_entry(&self.rejected.join(std::ffi::OsStr::from_bytes(stem)))?;
+                    true
+                }
+            } else {
+                let mut report = name.clone();
+                report.push(".error");
+                !names.contains(&report) && old(name)
+            };
+            if doomed {
+                remove_entry(&self.rejected.join(name))?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            sync_dir(&self.rejected)?;
+        }
+        Ok(removed)
+    }
+}
+
+/// Removes a file, link or folder; one already gone is fine.
+fn remove_entry(path: &Path) -> Result<(), StoreError> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(_) => return Ok(()),
+    };
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path, e)),
+        _ => Ok(()),
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod intake;
 mod migrate;
+mod purge;
 mod read;
 mod sync;
 mod token;
@@ -50,6 +51,9 @@ impl Store {
             create_private_dir(dir)
                 .map_err(|e| StoreError::Io(format!("cannot create the state folder {}: {e}", dir.display())))?;
         }
+        // Created private before SQLite opens it: SQLite gives the -wal and -shm files
+        // the main file's mode, and all three hold guest names.
+        private_file(path).map_err(|e| StoreError::Io(format!("cannot create the store {}: {e}", path.display())))?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(path, e))?;
         let mut store = Store {
@@ -95,15 +99,7 @@ impl Store {
         let sync: i64 = c
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        if !mode.eq_ignore_ascii_case("wal") || sync != 2 {
-            return Err(StoreError::Refused {
-                path: self.path.clone(),
-                what: format!(
-                    "SQLite runs with journal_mode={mode} and synchronous={sync}, not WAL and FULL (2); refusing to take events in without durable commits"
-                ),
-            });
-        }
-        Ok(())
+        durable(&self.path, &mode, sync)
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -119,6 +115,19 @@ impl Store {
             .map_err(|e| sqlite(&path, e))?;
         Ok(Intake::new(tx, path))
     }
+}
+
+/// Refuses a connection whose pragmas, as read back, do not promise durable commits.
+fn durable(path: &Path, mode: &str, sync: i64) -> Result<(), StoreError> {
+    if !mode.eq_ignore_ascii_case("wal") || sync != 2 {
+        return Err(StoreError::Refused {
+            path: path.to_path_buf(),
+            what: format!(
+                "SQLite runs with journal_mode={mode} and synchronous={sync}, not WAL and FULL (2); refusing to take events in without durable commits"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -142,6 +151,23 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         return Ok(());
     }
     std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir)
+}
+
+/// Creates `path` empty with mode 0640 when missing, and takes away what other users may
+/// do with it when it exists (a store made by an older kandy-link).
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o640)
+        .open(path)?;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o007 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o770))?;
+    }
+    Ok(())
 }
 
 /// The effective user id of this process.

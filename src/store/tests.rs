@@ -24,6 +24,45 @@ fn every_connection_runs_in_wal_with_full_sync() {
 }
 
 #[test]
+fn a_connection_without_wal_and_full_sync_is_refused() {
+    let path = Path::new("/x/s.db");
+    durable(path, "wal", 2).unwrap();
+    durable(path, "WAL", 2).unwrap();
+    for (mode, sync) in [
+        ("delete", 2),
+        ("memory", 2),
+        ("truncate", 2),
+        ("wal", 1),
+        ("wal", 0),
+        ("wal", 3),
+    ] {
+        let e = durable(path, mode, sync).unwrap_err().to_string();
+        assert!(e.contains("refusing to take events in"), "{e}");
+        assert!(
+            e.contains(&format!("journal_mode={mode} and synchronous={sync}")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_store_left_in_rollback_mode_or_with_normal_sync_is_brought_back_to_wal_and_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    drop(Store::open(&path).unwrap());
+    // Another tool switched the file out of WAL, and its own connection to NORMAL.
+    let other = Connection::open(&path).unwrap();
+    let mode: String = other.query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "delete");
+    other.execute_batch("PRAGMA synchronous=NORMAL").unwrap();
+    drop(other);
+    let store = Store::open(&path).unwrap();
+    let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let sync: i64 = store.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    assert_eq!((mode.as_str(), sync), ("wal", 2));
+}
+
+#[test]
 fn events_and_room_state_commit_together_and_ids_are_taken_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("s.db")).unwrap();

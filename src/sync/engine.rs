@@ -653,7 +653,12 @@ impl Engine {
                     tracing::error!("Sending paused until the credentials are fixed: {reason}")
                 }
             }
-            self.store.set_link(&link.row(now()))?;
+            let row = link.row(now());
+            self.link = link;
+            // The requests leave before the status row's durable write: on a busy disk an
+            // fsync can take seconds, and sending resumes within one interval.
+            self.dispatch();
+            return self.store.set_link(&row);
         }
         self.link = link;
         Ok(())

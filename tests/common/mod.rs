@@ -83,7 +83,10 @@ impl Site {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        // A command may stop reading early (input over queue.max_file_bytes).
+        if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+        }
         child.wait_with_output().unwrap()
     }
 
@@ -274,5 +277,47 @@ impl Site {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// How many times each marker (a guest's last name) is in the store's events.
+pub fn markers(site: &Site) -> std::collections::HashMap<String, usize> {
+    let db = site.store();
+    let mut stmt = db.prepare("SELECT raw FROM events").unwrap();
+    let mut out = std::collections::HashMap::new();
+    for raw in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+        let v: Value = serde_json::from_str(&raw.unwrap()).unwrap();
+        if let Some(last) = v["guest"]["last"].as_str() {
+            *out.entry(last.to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// The Kandy user `kandy_link::sim::seed` gives mailbox `1001 + i`.
+pub fn seeded_user(i: usize) -> String {
+    let mailbox = 1001 + i;
+    match i % 6 {
+        0 | 3 => mailbox.to_string(),
+        1 | 4 => format!("{mailbox}@hotel"),
+        _ => format!("usr-{:05}", i + 1),
+    }
+}
+
+/// Fails when a secret is in any log file, the daemon's standard error, `status` or
+/// `rooms` output (text and JSON), or `extra` (error messages a test collected).
+pub fn assert_no_secrets(site: &Site, secrets: &[String], extra: &str) {
+    let mut seen = format!("{}{}{extra}", site.log_text(), site.daemon_log());
+    for args in [&["status"][..], &["status", "--json"], &["rooms"], &["rooms", "--json"]] {
+        let out = site.run(args, "");
+        seen.push_str(&text(&out));
+    }
+    for secret in secrets {
+        assert!(!secret.is_empty());
+        assert!(
+            !seen.contains(secret.as_str()),
+            "a secret ({} chars) is shown",
+            secret.len()
+        );
     }
 }
