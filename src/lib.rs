@@ -12,14 +12,14 @@
 //! - [`names`]: the name a room's Kandy user shows (pure).
 //! - [`sync`]: what to send to Kandy for each room, and when.
 //! - [`report`]: `status` and `rooms` as operations.md shapes them.
-//! - [`daemon`]: `kandy-link run`: one per store, signals, the intake task.
+//! - [`daemon`]: `kandy-link run`: one per store; the intake thread and the sync loop.
 //! - [`service`]: life under systemd: sd_notify, the watchdog, reload on SIGHUP or a changed file.
 //! - [`logging`]: the Kandy log files, their rotation and retention, the debug packet log.
 //! - [`kandy`]: everything that speaks to the portal.
 //! - [`sim`]: `kandy-sim`, a portal on this machine for labs, tests and benchmarks.
 //! - [`demo`]: `kandy-link demo`, the pipeline against a simulated portal.
 //! - [`cli`]: the command line; `main` only maps its outcome to an exit status.
-//! - [`fault`]: named points where the crash tests make the process abort.
+//! - [`fault`]: named points where tests make the process abort or stall.
 
 pub mod cli;
 pub mod config;
