@@ -117,8 +117,14 @@ impl<'a> Intake<'a> {
                  last_seq = excluded.last_seq, updated_at = excluded.updated_at",
             )
             .map_err(|e| sqlite(&self.path, e))?;
+        let named = match &event.kind {
+            crate::event::Kind::Sync { .. } => Vec::new(),
+            _ => room::rooms_needed(&event),
+        };
         for (name, state) in &applied.rooms {
-            if current.get(name) != Some(state) {
+            // A room the event names is written even when unchanged: its new last event
+            // tells the sync loop that an event touched it (deferred fields retry).
+            if current.get(name) != Some(state) || named.contains(&name.as_str()) {
                 let guests = serde_json::to_string(&state.guests).unwrap_or_else(|_| "[]".into());
                 upsert
                     .execute(params![name, guests, state.permission, seq, at])

@@ -351,6 +351,13 @@ impl Engine {
             entry.confirmed_at = [0, 0];
             entry.repaired = [false, false];
             entry.stale_user = None;
+            // What failed for the old user says nothing of the new one.
+            entry.undefer();
+            for f in Field::ALL {
+                let s = entry.field_mut(f);
+                s.failed = None;
+                s.last_error = None;
+            }
         }
         let row = &entry.row;
         if (row.user_id.clone(), row.unresolved.clone()) != before {
@@ -515,7 +522,15 @@ impl Engine {
                         tracing::info!("The Kandy portal answers again; sending resumes");
                         self.set_link(Link::Up)?;
                     }
-                    Err(e) => self.pause(&e)?,
+                    Err(e) => match e.verdict() {
+                        Verdict::Unavailable { .. } | Verdict::AuthFailed | Verdict::ClockSkew => self.pause(&e)?,
+                        // Any other answer (a 500, say) is the portal answering: resume,
+                        // and let each room's request meet its own verdict.
+                        _ => {
+                            tracing::info!("The Kandy portal answers again ({e}); sending resumes");
+                            self.set_link(Link::Up)?;
+                        }
+                    },
                 }
             }
             Done::Refresh { started_ms, result } => self.refreshed(started_ms, result)?,

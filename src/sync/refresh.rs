@@ -44,6 +44,11 @@ impl Engine {
                 tracing::warn!("Extension cache refresh failed; keeping the previous cache: {e}");
                 self.next_refresh = Instant::now() + Duration::from_secs(self.config.scheduling.interval_secs);
                 for room in std::mem::take(&mut self.after_refresh) {
+                    // No fresh cache was read: a second 404 must ask for another refresh,
+                    // not mark the field failed.
+                    if let Some(entry) = self.rooms.get_mut(&room) {
+                        entry.stale_user = None;
+                    }
                     self.make_ready(&room);
                 }
                 return self.pause(&e);
