@@ -1,6 +1,6 @@
 //! Pushing rooms' wanted state to Kandy (link-behaviour.md, "Pushing to Kandy").
 //!
-//! - [`plan`]: each field's status and what to send next (pure).
+//! - [`plan`]: each field's status (pure); the engine sends the permission first.
 //! - [`engine`]: the loop: rooms from the store, requests to the portal, outcomes back.
 //! - [`refresh`]: the extension cache refresh, drift, and what follows a refresh.
 //! - [`link`]: the link as a whole: up, paused for an unavailable portal, or auth failed.

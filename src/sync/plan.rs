@@ -1,4 +1,4 @@
-//! What to send next for a room, and each field's status (link-behaviour.md, "Pushing
+//! Each field's status, and a name as one value (link-behaviour.md, "Pushing
 //! to Kandy"). Pure: the sync loop feeds it what the store and the cache say.
 
 use serde::Serialize;
@@ -94,14 +94,6 @@ impl FieldSync {
     }
 }
 
-/// The next field to send for a room whose Kandy user is known, permission first.
-pub fn next_field(permission: (&FieldSync, Option<&str>), name: (&FieldSync, Option<&str>)) -> Option<Field> {
-    [(Field::Permission, permission), (Field::Name, name)]
-        .into_iter()
-        .find(|(_, (sync, wanted))| sync.status(*wanted) == Status::Pending)
-        .map(|(field, _)| field)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,29 +153,6 @@ mod tests {
         for (what, sync, wanted, want) in cases {
             assert_eq!(sync.status(wanted), want, "{what}");
         }
-    }
-
-    #[test]
-    fn permission_goes_before_name() {
-        let pending = f(None);
-        let done = f(Some("x"));
-        assert_eq!(
-            next_field((&pending, Some("internal")), (&pending, Some("x"))),
-            Some(Field::Permission)
-        );
-        assert_eq!(
-            next_field((&done, Some("x")), (&pending, Some("Room\u{1f}"))),
-            Some(Field::Name)
-        );
-        assert_eq!(next_field((&done, Some("x")), (&done, Some("x"))), None);
-        let deferred = FieldSync {
-            deferred: true,
-            ..f(None)
-        };
-        assert_eq!(
-            next_field((&deferred, Some("internal")), (&pending, Some("x"))),
-            Some(Field::Name)
-        );
     }
 
     #[test]
