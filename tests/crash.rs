@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{Rng, Site, markers, text, wait_for};
+use common::{Rng, Site, markers, wait_for};
 
 /// Ten check-ins marked `PREFIX{n}`; every other one has an id.
 fn events(prefix: &str, first: usize) -> (String, Vec<String>) {
@@ -80,11 +79,6 @@ fn a_file_committed_but_not_removed_before_a_crash_is_not_taken_twice() {
     drop(daemon);
 }
 
-struct Enqueue {
-    child: Child,
-    marks: Vec<String>,
-}
-
 #[test]
 fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let mut rng = Rng::seeded();
@@ -108,37 +102,16 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
             if k % 5 == 0 {
                 let (body, marks) = events("C", next);
                 next += 10;
-                let path = site.path(&format!("cli-{round}-{k}.jsonl"));
-                std::fs::write(&path, body).unwrap();
-                let mut child = site
-                    .cmd(&["enqueue", path.to_str().unwrap()])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                if rng.below(2) == 0 {
-                    // Killed somewhere between start and exit.
-                    std::thread::sleep(Duration::from_millis(rng.below(12)));
-                    let _ = child.kill();
-                }
-                runs.push(Enqueue { child, marks });
+                runs.push(site.enqueue_maybe_killed(&format!("cli-{round}-{k}.jsonl"), &body, marks, &mut rng, 2));
             }
             std::thread::sleep(Duration::from_millis(rng.below(15)));
         }
         std::thread::sleep(Duration::from_millis(rng.below(120)));
         daemon.kill();
         for run in runs {
-            let out = run.child.wait_with_output().unwrap();
-            if out.status.success() {
-                assert_eq!(
-                    String::from_utf8_lossy(&out.stdout).trim(),
-                    "10 accepted, 0 duplicate, 0 rejected",
-                    "{}",
-                    text(&out)
-                );
-                reported.push(run.marks);
-            } else {
-                unreported.push(run.marks);
+            match run.reported() {
+                (true, marks) => reported.push(marks),
+                (false, marks) => unreported.push(marks),
             }
         }
         // Whatever is gone from incoming/ was reported taken: its events must be stored.

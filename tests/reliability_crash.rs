@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Rng, Site, assert_no_secrets, markers, seeded_user, text, wait_for};
@@ -94,11 +94,6 @@ fn shows(sim: &Sim, i: usize) -> (String, String, String) {
     )
 }
 
-struct Enqueue {
-    child: Child,
-    marks: Vec<String>,
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_twenty_times_during_a_burst_loses_nothing_and_every_room_converges() {
     let mut rng = Rng::seeded();
@@ -128,19 +123,7 @@ async fn sigkill_twenty_times_during_a_burst_loses_nothing_and_every_room_conver
             files.push((name, marks));
             if k % 5 == 0 {
                 let (body, marks) = batch(&mut rng, &mut next, 10);
-                let path = site.path(&format!("cli-{round}-{k}.jsonl"));
-                std::fs::write(&path, body).unwrap();
-                let mut child = site
-                    .cmd(&["enqueue", path.to_str().unwrap()])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                if rng.below(3) == 0 {
-                    std::thread::sleep(Duration::from_millis(rng.below(12)));
-                    let _ = child.kill();
-                }
-                runs.push(Enqueue { child, marks });
+                runs.push(site.enqueue_maybe_killed(&format!("cli-{round}-{k}.jsonl"), &body, marks, &mut rng, 3));
             }
             std::thread::sleep(Duration::from_millis(rng.below(20)));
         }
@@ -149,17 +132,9 @@ async fn sigkill_twenty_times_during_a_burst_loses_nothing_and_every_room_conver
         daemon.kill();
         tokens.push(sim.token());
         for run in runs {
-            let out = run.child.wait_with_output().unwrap();
-            if out.status.success() {
-                assert_eq!(
-                    String::from_utf8_lossy(&out.stdout).trim(),
-                    "10 accepted, 0 duplicate, 0 rejected",
-                    "{}",
-                    text(&out)
-                );
-                reported.push(run.marks);
-            } else {
-                unreported.push(run.marks);
+            match run.reported() {
+                (true, marks) => reported.push(marks),
+                (false, marks) => unreported.push(marks),
             }
         }
         let now = stored(&site);

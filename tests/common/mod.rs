@@ -321,3 +321,52 @@ pub fn assert_no_secrets(site: &Site, secrets: &[String], extra: &str) {
         );
     }
 }
+
+/// An `enqueue` of ten events marked `marks`, which a crash test may kill at any moment.
+pub struct Enqueue {
+    pub child: Child,
+    pub marks: Vec<String>,
+}
+
+impl Site {
+    /// Starts `enqueue` of `body` (ten events) and, one time in `kill_one_in`, kills it
+    /// somewhere between its start and its exit.
+    pub fn enqueue_maybe_killed(
+        &self,
+        name: &str,
+        body: &str,
+        marks: Vec<String>,
+        rng: &mut Rng,
+        kill_one_in: u64,
+    ) -> Enqueue {
+        let path = self.path(name);
+        std::fs::write(&path, body).unwrap();
+        let mut child = self
+            .cmd(&["enqueue", path.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if rng.below(kill_one_in) == 0 {
+            std::thread::sleep(Duration::from_millis(rng.below(12)));
+            let _ = child.kill();
+        }
+        Enqueue { child, marks }
+    }
+}
+
+impl Enqueue {
+    /// Waits for the run; true when it reported its ten events accepted.
+    pub fn reported(self) -> (bool, Vec<String>) {
+        let out = self.child.wait_with_output().unwrap();
+        if out.status.success() {
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                "10 accepted, 0 duplicate, 0 rejected",
+                "{}",
+                text(&out)
+            );
+        }
+        (out.status.success(), self.marks)
+    }
+}
