@@ -476,3 +476,30 @@ async fn ignored_rooms_dry_run_and_resync() {
     assert!(puts_for(&sim.received(), "1002%40hotel").is_empty());
     drop(daemon);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_portal_is_probed_once_an_interval_not_hammered() {
+    let sim = sim(6).await;
+    let site = Site::for_sim(&sim, FAST);
+    let daemon = site.daemon();
+    cache_read(&site);
+    sim.go_down(Down::Unavailable);
+    enqueue(&site, &check_in("1001", "1", "Busy", "Portal"));
+    wait_for(Duration::from_secs(5), || site.status()["state"] == "degraded");
+    sim.clear_received();
+    std::thread::sleep(Duration::from_secs(5));
+    let probes = sim
+        .received()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("pageSize=1"))
+        .count();
+    // interval_secs = 1: about five probes in five seconds, and nothing else.
+    assert!((3..=7).contains(&probes), "{probes} probes in 5 s");
+    assert!(
+        sim.received().iter().all(|r| r.method == "GET"),
+        "no update is sent while the portal is busy"
+    );
+    sim.come_back();
+    wait_for(Duration::from_secs(10), || shows(&sim, "1001").1 == "Portal");
+    drop(daemon);
+}

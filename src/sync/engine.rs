@@ -640,10 +640,22 @@ impl Engine {
     /// Pauses all sending for a failure of the portal as a whole.
     pub(super) fn pause(&mut self, error: &KandyError) -> Result<(), StoreError> {
         let link = match error.verdict() {
-            Verdict::Unavailable { wait } => Link::Unavailable {
-                reason: error.to_string(),
-                probe_at: Instant::now() + wait,
-            },
+            Verdict::Unavailable { wait } => {
+                let mut probe_at = Instant::now() + wait;
+                // More requests failing in the same outage must not keep pushing a
+                // planned probe back; only a longer Retry-After moves it. A failed probe
+                // (its time has passed) plans the next one.
+                if let Link::Unavailable { probe_at: planned, .. } = &self.link
+                    && *planned > Instant::now()
+                    && wait <= Duration::from_secs(self.config.scheduling.interval_secs)
+                {
+                    probe_at = *planned;
+                }
+                Link::Unavailable {
+                    reason: error.to_string(),
+                    probe_at,
+                }
+            }
             Verdict::AuthFailed | Verdict::ClockSkew => Link::AuthFailed {
                 reason: error.to_string(),
             },
