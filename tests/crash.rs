@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Rng, Site, markers, wait_for};
+use common::{Rng, Site, assert_exactly_once, markers, wait_for};
 
 /// Ten check-ins marked `PREFIX{n}`; every other one has an id.
 fn events(prefix: &str, first: usize) -> (String, Vec<String>) {
@@ -136,34 +136,10 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert!(daemon.stop().success(), "{}", site.daemon_log());
 
     let stored = markers(&site);
-    let spool_events: Vec<&String> = files.iter().flat_map(|(_, m)| m).collect();
-    for m in &spool_events {
-        assert_eq!(stored.get(*m), Some(&1), "spool event {m}");
-    }
-    for marks in &reported {
-        for m in marks {
-            assert_eq!(stored.get(m), Some(&1), "reported event {m}");
-        }
-    }
-    for marks in &unreported {
-        let counts: Vec<usize> = marks.iter().map(|m| stored.get(m).copied().unwrap_or(0)).collect();
-        assert!(
-            counts.iter().all(|c| *c == counts[0]) && counts[0] <= 1,
-            "a killed enqueue is all or nothing: {counts:?}"
-        );
-    }
-    let rows: i64 = site
-        .store()
-        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-        .unwrap();
-    let status = site.status();
-    assert_eq!(
-        status["events"]["accepted"], rows,
-        "the counter agrees with the stored events"
-    );
+    let rows = assert_exactly_once(&site, &stored, &files, &reported, &unreported);
     eprintln!(
         "{kills} kills survived; {} spool events, {} enqueue runs reported, {} killed; {rows} events stored",
-        spool_events.len(),
+        files.iter().map(|(_, m)| m.len()).sum::<usize>(),
         reported.len(),
         unreported.len()
     );

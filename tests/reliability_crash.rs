@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Rng, Site, assert_no_secrets, markers, seeded_user, text, wait_for};
+use common::{Rng, Site, assert_exactly_once, assert_no_secrets, markers, seeded_user, text, wait_for};
 use kandy_link::sim::{self, Options, Sim};
 
 const ROOMS: usize = 18;
@@ -180,30 +180,7 @@ async fn sigkill_twenty_times_during_a_burst_loses_nothing_and_every_room_conver
     assert!(daemon.stop().success(), "{}", site.daemon_log());
 
     let counts = stored(&site);
-    for (_, marks) in &files {
-        for m in marks {
-            assert_eq!(counts.get(m), Some(&1), "spool event {m}");
-        }
-    }
-    for m in reported.iter().flatten() {
-        assert_eq!(counts.get(m), Some(&1), "reported event {m}");
-    }
-    for marks in &unreported {
-        let c: Vec<usize> = marks.iter().map(|m| counts.get(m).copied().unwrap_or(0)).collect();
-        assert!(
-            c.iter().all(|x| *x == c[0]) && c[0] <= 1,
-            "a killed enqueue is all or nothing: {c:?}"
-        );
-    }
-    let rows: i64 = site
-        .store()
-        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(
-        site.status()["events"]["accepted"],
-        rows,
-        "the counter agrees with the stored events"
-    );
+    let rows = assert_exactly_once(&site, &counts, &files, &reported, &unreported);
     assert_eq!(
         counts.values().sum::<usize>() as i64,
         rows,

@@ -370,3 +370,39 @@ impl Enqueue {
         (out.status.success(), self.marks)
     }
 }
+
+/// The verdict of a crash test: every spool event and every event an `enqueue` reported
+/// accepted is stored exactly once, a killed `enqueue` is all or nothing, and the
+/// accepted counter agrees with the events stored. `stored` is `markers(site)`; returns
+/// the number of events stored.
+pub fn assert_exactly_once(
+    site: &Site,
+    stored: &std::collections::HashMap<String, usize>,
+    spool: &[(String, Vec<String>)],
+    reported: &[Vec<String>],
+    unreported: &[Vec<String>],
+) -> i64 {
+    for m in spool.iter().flat_map(|(_, marks)| marks) {
+        assert_eq!(stored.get(m), Some(&1), "spool event {m}");
+    }
+    for m in reported.iter().flatten() {
+        assert_eq!(stored.get(m), Some(&1), "reported event {m}");
+    }
+    for marks in unreported {
+        let counts: Vec<usize> = marks.iter().map(|m| stored.get(m).copied().unwrap_or(0)).collect();
+        assert!(
+            counts.iter().all(|c| *c == counts[0]) && counts[0] <= 1,
+            "a killed enqueue is all or nothing: {counts:?}"
+        );
+    }
+    let rows: i64 = site
+        .store()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        site.status()["events"]["accepted"],
+        rows,
+        "the counter agrees with the stored events"
+    );
+    rows
+}
